@@ -1,0 +1,146 @@
+"""Labelled examples and the JSONL files that hold them.
+
+One line per example: ``{"id", "label", "trace", "reasoning", "confidence", ...}``. Readers need only ``label``
+and ``trace``; every other key is optional and unknown keys are ignored. The trace is validated on read.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from formwhy.taxonomy import NAMES, by_name
+from formwhy.trace import Trace, TraceValidationError, canonical_json, parse_trace
+
+
+class DatasetError(ValueError):
+    """A labelled file or line that cannot be used; the message names the file and line."""
+
+
+@dataclass
+class Example:
+    trace: Trace
+    label: str
+    id: str = ""
+    reasoning: str = ""
+    confidence: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "label": self.label, "trace": self.trace.to_dict()}
+        if self.reasoning:
+            out["reasoning"] = self.reasoning
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
+        out.update(self.extra)
+        return out
+
+    @property
+    def y(self) -> int:
+        return by_name(self.label).digit - 1
+
+
+def example_from_json(doc: Any, where: str = "") -> Example:
+    if not isinstance(doc, dict):
+        raise DatasetError(f"{where}: a labelled example must be an object")
+    for key in ("label", "trace"):
+        if key not in doc:
+            raise DatasetError(f"{where}: missing {key!r} (a labelled example needs 'label' and 'trace')")
+    label = doc["label"]
+    if label not in NAMES:
+        raise DatasetError(f"{where}: label {label!r} is not one of {', '.join(NAMES)}")
+    try:
+        trace = parse_trace(doc["trace"])
+    except TraceValidationError as exc:
+        raise DatasetError(f"{where}: trace: " + "; ".join(exc.errors)) from None
+    conf = doc.get("confidence")
+    known = {"id", "label", "trace", "reasoning", "confidence"}
+    return Example(
+        trace=trace,
+        label=label,
+        id=str(doc.get("id", "")),
+        reasoning=str(doc.get("reasoning", "") or ""),
+        confidence=float(conf) if isinstance(conf, int | float) and not isinstance(conf, bool) else None,
+        extra={k: v for k, v in doc.items() if k not in known},
+    )
+
+
+def iter_examples(path: Path | str) -> Iterator[Example]:
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+            yield example_from_json(doc, f"{path}:{lineno}")
+
+
+def read_examples(path: Path | str) -> list[Example]:
+    examples = list(iter_examples(path))
+    if not examples:
+        raise DatasetError(f"{path}: no examples")
+    return examples
+
+
+def write_examples(path: Path | str, examples: Iterable[Example]) -> int:
+    """Write atomically (a temp file renamed into place), so a failed write never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    n = 0
+    with tmp.open("w", encoding="utf-8") as fh:
+        for ex in examples:
+            fh.write(json.dumps(ex.to_json(), ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def dedup(examples: Iterable[Example]) -> tuple[list[Example], int]:
+    """Exact deduplication on the canonical JSON of the trace; returns (kept, number dropped)."""
+    seen: set[str] = set()
+    kept, dropped = [], 0
+    for ex in examples:
+        key = canonical_json(ex.trace)
+        if key in seen:
+            dropped += 1
+            continue
+        seen.add(key)
+        kept.append(ex)
+    return kept, dropped
+
+
+def split(examples: list[Example], n_val: int, n_test: int, seed: int) -> tuple[list[Example], ...]:
+    """Stratified shuffle split into (train, validation, test) with about n_val / n_test examples."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[Example]] = {}
+    for ex in examples:
+        by_label.setdefault(ex.label, []).append(ex)
+    n = len(examples)
+    train, val, test = [], [], []
+    for label in NAMES:
+        group = by_label.get(label, [])
+        rng.shuffle(group)
+        k_val = round(len(group) * n_val / n) if n else 0
+        k_test = round(len(group) * n_test / n) if n else 0
+        val += group[:k_val]
+        test += group[k_val:k_val + k_test]
+        train += group[k_val + k_test:]
+    for part in (train, val, test):
+        rng.shuffle(part)
+    return train, val, test
+
+
+def class_counts(examples: Iterable[Example]) -> dict[str, int]:
+    counts = Counter(ex.label for ex in examples)
+    return {name: counts.get(name, 0) for name in NAMES}

@@ -1,0 +1,168 @@
+"""A deterministic, compact text form of a trace for the model.
+
+Layout (one line each)::
+
+    form checkout shop-checkout, 2 steps, desktop, cart 48.9 EUR
+    fields s1: email:email! full_name:name! address! zip:postal_code! | s2: promo:coupon card_number!* ...
+    0s view 1
+    +0.9s focus email
+    +0.1s autofill email
+    +0.7s input promo 4,8 /0.4s
+    ...
+
+Rules:
+
+* the field table comes once: ``name`` then ``:type`` when the type differs from the name, ``!`` when required,
+  ``*`` when sensitive; grouped by step (``s1:``) when the form has more than one step;
+* one short line per event with the time since the previous line (``+1.2s``; ``+4.5m`` and ``+1.2h`` for long
+  gaps); a field named in an event carries ``*`` when the form declares it sensitive;
+* a run of consecutive ``input`` events on one field becomes one line: up to 3 lengths are listed
+  (``input ssn 3,0 /1.2s``); a longer run shows the first, the largest and the last length, the count and the
+  number of deletions (``input email 1..17 x9 del1 /3.1s``); ``/1.2s`` is the time the run took;
+* **long traces are cut at the front**: when there are more than ``max_lines`` event lines, the first line (the
+  session start) and the last ``max_lines - 2`` lines are kept, with one line saying how many events and how much
+  time were left out. Abandonment happens at the end of a session, so the end is what is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from formwhy.trace import ErrorEvent, Event, FieldEvent, LengthEvent, Trace
+
+DEFAULT_MAX_LINES = 80
+
+
+def fmt_delta(ms: int) -> str:
+    s = ms / 1000
+    if s < 10:
+        return f"{s:.1f}s".replace(".0s", "s")
+    if s < 60:
+        return f"{s:.0f}s"
+    if s < 3600:
+        return f"{s / 60:.1f}m".replace(".0m", "m")
+    return f"{s / 3600:.1f}h".replace(".0h", "h")
+
+
+def _num(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".")
+
+
+def render_header(trace: Trace) -> list[str]:
+    form = trace.form
+    head = f"form {form.kind} {form.id}, {form.steps} step{'s' if form.steps > 1 else ''}"
+    ctx = trace.context
+    if ctx is not None:
+        if ctx.device:
+            head += f", {ctx.device}"
+        if ctx.returning:
+            head += ", returning"
+        if ctx.cart_value is not None:
+            head += f", cart {_num(ctx.cart_value)}" + (f" {ctx.currency}" if ctx.currency else "")
+        if ctx.locale:
+            head += f", {ctx.locale}"
+    groups: dict[int, list[str]] = {}
+    for f in form.fields:
+        cell = f.name + ("" if f.type == f.name else f":{f.type}") + ("!" if f.required else "")
+        cell += "*" if f.sensitive else ""
+        groups.setdefault(f.step, []).append(cell)
+    if form.steps > 1 or len(groups) > 1:
+        table = " | ".join(f"s{step}: " + " ".join(cells) for step, cells in sorted(groups.items()))
+    else:
+        table = " ".join(cells for cells_list in groups.values() for cells in cells_list)
+    return [head, "fields " + table]
+
+
+@dataclass
+class _Line:
+    t: int  # time of the first event in the line
+    t_end: int  # time of the last event in the line
+    text: str
+    n_events: int
+
+
+def _field(name: str, sensitive: set[str]) -> str:
+    return name + ("*" if name in sensitive else "")
+
+
+def _event_text(ev: Event, sensitive: set[str]) -> str:
+    kind = ev.type
+    if isinstance(ev, FieldEvent):
+        return f"{kind} {_field(ev.field, sensitive)}"
+    if isinstance(ev, LengthEvent):
+        return f"{kind} {_field(ev.field, sensitive)} {ev.len}"
+    if isinstance(ev, ErrorEvent):
+        return f"error {_field(ev.field, sensitive) + ' ' if ev.field else ''}{ev.code}"
+    if kind == "view" or kind == "submit":
+        return f"{kind} {ev.step}"  # type: ignore[union-attr]
+    if kind == "click":
+        return f"click {ev.target}"  # type: ignore[union-attr]
+    if kind == "price":
+        return f"price {ev.kind} {_num(ev.amount)}"  # type: ignore[union-attr]
+    if kind == "response":
+        text = "response " + ("ok" if ev.ok else "FAIL")  # type: ignore[union-attr]
+        if ev.status is not None:  # type: ignore[union-attr]
+            text += f" {ev.status}"  # type: ignore[union-attr]
+        if ev.ms is not None:  # type: ignore[union-attr]
+            text += f" {fmt_delta(ev.ms)}"  # type: ignore[union-attr]
+        return text
+    if kind == "js_error":
+        return "js_error" + (f" {ev.code}" if ev.code else "")  # type: ignore[union-attr]
+    return kind
+
+
+def _input_run_text(field: str, lens: list[int], span_ms: int) -> str:
+    if len(lens) <= 3:
+        body = ",".join(str(n) for n in lens)
+    else:
+        dels = sum(1 for a, b in zip(lens, lens[1:], strict=False) if b < a)
+        body = f"{lens[0]}..{max(lens)}" + (f"..{lens[-1]}" if lens[-1] != max(lens) else "") + f" x{len(lens)}"
+        body += f" del{dels}" if dels else ""
+    return f"input {field} {body} /{fmt_delta(span_ms)}"
+
+
+def event_lines(trace: Trace) -> list[_Line]:
+    sensitive = {f.name for f in trace.form.fields if f.sensitive}
+    lines: list[_Line] = []
+    events = trace.events
+    i = 0
+    while i < len(events):
+        ev = events[i]
+        if ev.type == "input":
+            j = i
+            while j + 1 < len(events) and events[j + 1].type == "input" and events[j + 1].field == ev.field:  # type: ignore[union-attr]
+                j += 1
+            if j > i:
+                lens = [events[k].len for k in range(i, j + 1)]  # type: ignore[union-attr]
+                text = _input_run_text(_field(ev.field, sensitive), lens, events[j].t - ev.t)  # type: ignore[union-attr]
+                lines.append(_Line(ev.t, events[j].t, text, j - i + 1))
+                i = j + 1
+                continue
+        lines.append(_Line(ev.t, ev.t, _event_text(ev, sensitive), 1))
+        i += 1
+    return lines
+
+
+def render_trace(trace: Trace, max_lines: int = DEFAULT_MAX_LINES) -> str:
+    """The compact text of a trace (see the module docstring for the rules)."""
+    if max_lines < 3:
+        raise ValueError("max_lines must be at least 3")
+    lines = event_lines(trace)
+    out = render_header(trace)
+    if len(lines) > max_lines:
+        keep_tail = max_lines - 2
+        head, cut, tail = lines[0], lines[1:-keep_tail], lines[-keep_tail:]
+        n_cut = sum(line.n_events for line in cut)
+        span = cut[-1].t_end - cut[0].t
+        out.append(f"{fmt_delta(head.t)} {head.text}")
+        out.append(f"... {n_cut} events cut ({fmt_delta(span)})")
+        prev = cut[-1].t_end
+        body = tail
+    else:
+        prev = lines[0].t
+        out.append(f"{fmt_delta(lines[0].t)} {lines[0].text}")
+        body = lines[1:]
+    for line in body:
+        out.append(f"+{fmt_delta(line.t - prev)} {line.text}")
+        prev = line.t_end
+    return "\n".join(out)

@@ -1,0 +1,97 @@
+"""`formwhy data build` and the command line's bad-input paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from formwhy.cli import app
+from formwhy.trace import EXAMPLES_DIR
+
+runner = CliRunner()
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_build_is_reproducible_by_seed(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        res = runner.invoke(app, ["data", "build", "--out", str(tmp_path / name), "--n", "400", "--seed", "7",
+                                  "--n-val", "40", "--n-test", "40"])
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "c"), "--n", "400", "--seed", "8",
+                              "--n-val", "40", "--n-test", "40"])
+    for part in ("train", "validation", "test"):
+        a, b = (tmp_path / "a" / f"{part}.jsonl").read_text(), (tmp_path / "b" / f"{part}.jsonl").read_text()
+        assert a == b
+        assert a != (tmp_path / "c" / f"{part}.jsonl").read_text()
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["generated"] == 400
+    assert summary["kept"] + summary["duplicates"] == 400
+    assert sum(summary["splits"].values()) == summary["kept"]
+    assert 35 <= summary["splits"]["validation"] <= 45
+    rows = _read(tmp_path / "a" / "train.jsonl")
+    assert {"id", "label", "trace", "reasoning", "confidence"} <= set(rows[0])
+    ids = [r["id"] for p in ("train", "validation", "test") for r in _read(tmp_path / "a" / f"{p}.jsonl")]
+    assert len(ids) == len(set(ids))
+
+
+def test_default_build_is_fast_and_has_about_108_validation(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["generated"] == 1100 and summary["seconds"] < 60
+    assert 100 <= summary["splits"]["validation"] <= 116
+    assert "duplicates removed" in res.output
+
+
+def test_validate_examples_pass_and_value_key_fails(tmp_path: Path) -> None:
+    files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
+    res = runner.invoke(app, ["validate", *files])
+    assert res.exit_code == 0 and "6 trace(s) valid" in res.output
+    doc = json.loads(Path(files[0]).read_text())
+    doc["events"][12]["value"] = "SAVE10"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 1
+    assert "events[12].value: unknown key is not allowed" in res.output
+    assert "SAVE10" not in res.output
+
+
+def test_validate_jsonl_reports_line_numbers(tmp_path: Path) -> None:
+    good = json.loads((EXAMPLES_DIR / "6-distraction.json").read_text())
+    f = tmp_path / "x.jsonl"
+    f.write_text(json.dumps({"label": "distraction", "trace": good}) + "\n{not json\n"
+                 + json.dumps({**good, "events": []}) + "\n")
+    res = runner.invoke(app, ["validate", str(f)])
+    assert res.exit_code == 1
+    assert f"{f}:2: not valid JSON" in " ".join(res.output.split())
+    assert f"{f}:3: events: must have at least 1 item(s)" in res.output
+    res = runner.invoke(app, ["validate", str(tmp_path / "missing.json")])
+    assert res.exit_code == 1 and "no such file" in res.output
+
+
+def test_bad_options_are_clear(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path), "--source", "magic"])
+    assert res.exit_code == 1 and "--source must be simulator, anthropic or openai" in res.output
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path), "--prior", "price_shock=x"])
+    assert res.exit_code == 1 and "weight is not a number" in res.output
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path), "--n", "20"])
+    assert res.exit_code == 1 and "too few" in res.output
+    assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_every_command_has_help() -> None:
+    for args in (["--help"], ["validate", "--help"], ["render", "--help"], ["data", "--help"],
+                 ["data", "build", "--help"], ["data", "summary", "--help"], ["simulate", "--help"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, args
+
+
+def test_render_command() -> None:
+    res = runner.invoke(app, ["render", str(EXAMPLES_DIR / "3-trust_concern.json")])
+    assert res.exit_code == 0 and "focus ssn*" in res.output

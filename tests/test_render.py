@@ -1,0 +1,73 @@
+"""The compact rendering: deterministic, compact, and cut at the front for long traces."""
+
+from __future__ import annotations
+
+import json
+
+from formwhy.render import fmt_delta, render_trace
+from formwhy.simulate import Simulator
+from formwhy.trace import example_traces, parse_trace
+
+
+def test_examples_render_deterministically() -> None:
+    for trace in example_traces().values():
+        assert render_trace(trace) == render_trace(parse_trace(trace.to_dict()))
+
+
+def test_price_shock_example_lines() -> None:
+    text = render_trace(example_traces()["price_shock"])
+    lines = text.splitlines()
+    assert lines[0] == "form checkout shop-checkout, 2 steps, desktop, cart 48.9 EUR"
+    assert lines[1].startswith("fields s1: email! full_name:name! address! zip:postal_code! | s2: promo:coupon")
+    assert "card_number!*" in lines[1]
+    assert "+0.1s price shipping 14.9" in lines
+    assert "+0.7s input promo 4,8 /0.4s" in lines
+    assert lines[-1] == "+4.3s exit"
+
+
+def test_sensitive_fields_are_starred_in_events() -> None:
+    text = render_trace(example_traces()["trust_concern"])
+    assert "+0.1s focus ssn*" in text.splitlines()
+    assert "input ssn* 3,0 /1.2s" in text
+
+
+def test_long_input_runs_collapse_with_deletions() -> None:
+    doc = json.loads(json.dumps(example_traces()["distraction"].to_dict()))
+    lens = [1, 2, 3, 2, 1, 2, 3, 4, 5]
+    doc["events"] = [{"t": 0, "type": "view", "step": 1}] + [
+        {"t": 100 * (i + 1), "type": "input", "field": "name", "len": n} for i, n in enumerate(lens)
+    ] + [{"t": 2000, "type": "exit"}]
+    text = render_trace(parse_trace(doc))
+    assert "+0.1s input name 1..5 x9 del2 /0.8s" in text.splitlines()
+    assert text.splitlines()[-1] == "+1.1s exit"
+
+
+def test_fmt_delta() -> None:
+    assert [fmt_delta(x) for x in (0, 150, 1000, 9949, 12_400, 150_000, 5_400_000)] == [
+        "0s", "0.1s", "1s", "9.9s", "12s", "2.5m", "1.5h"]
+
+
+def test_long_traces_keep_the_end() -> None:
+    doc = example_traces()["price_shock"].to_dict()
+    events = [{"t": 0, "type": "view", "step": 1}]
+    for i in range(1, 400):
+        events.append({"t": i * 1000, "type": "focus" if i % 2 else "blur", "field": "email"})
+    events.append({"t": 400_000, "type": "exit"})
+    doc["events"] = events
+    text = render_trace(parse_trace(doc), max_lines=40)
+    lines = text.splitlines()
+    assert len(lines) == 2 + 40
+    assert lines[2] == "0s view 1"
+    assert lines[3].startswith("... 362 events cut (")
+    assert lines[-1] == "+1s exit"
+    assert sum(1 for line in lines if "email" in line) == 38
+
+
+def test_rendering_is_under_40_percent_of_json_in_characters() -> None:
+    """A cheap proxy run in every test; bench/render_tokens.py measures it in Gemma tokens."""
+    sim = Simulator(seed=3)
+    ratios = []
+    for ex in sim.generate(200):
+        trace = parse_trace(ex.trace)
+        ratios.append(len(render_trace(trace)) / len(json.dumps(ex.trace)))
+    assert sum(ratios) / len(ratios) < 0.40
