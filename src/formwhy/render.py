@@ -7,18 +7,19 @@ Layout (one line each)::
     0s view 1
     +0.9s focus email
     +0.1s autofill email
-    +0.7s input promo 4,8 /0.4s
+    +0.7s input promo 8 x2
     ...
 
 Rules:
 
 * the field table comes once: ``name`` then ``:type`` when the type differs from the name, ``!`` when required,
   ``*`` when sensitive; grouped by step (``s1:``) when the form has more than one step;
-* one short line per event with the time since the previous line (``+1.2s``; ``+4.5m`` and ``+1.2h`` for long
-  gaps); a field named in an event carries ``*`` when the form declares it sensitive;
-* a run of consecutive ``input`` events on one field becomes one line: up to 3 lengths are listed
-  (``input ssn 3,0 /1.2s``); a longer run shows the first, the largest and the last length, the count and the
-  number of deletions (``input email 1..17 x9 del1 /3.1s``); ``/1.2s`` is the time the run took;
+* one short line per event with the time since the previous line (``+0.4s`` below a second, whole seconds up to
+  a minute ``+12s``, then ``+4.5m`` and ``+1.2h``); a field named in an event carries ``*`` when the form declares it sensitive;
+* a ``blur`` directly followed by a ``focus`` on another field is folded away (moving on says it);
+* a run of consecutive ``input`` events on one field becomes one line with the final length and the number of
+  events, then the number of deletions and the largest length when the value got shorter
+  (``input email 17 x9``, ``input ssn 0 x2 del1 max3``); its time is that of its first event;
 * **long traces are cut at the front**: when there are more than ``max_lines`` event lines, the first line (the
   session start) and the last ``max_lines - 2`` lines are kept, with one line saying how many events and how much
   time were left out. Abandonment happens at the end of a session, so the end is what is kept.
@@ -35,9 +36,9 @@ DEFAULT_MAX_LINES = 80
 
 def fmt_delta(ms: int) -> str:
     s = ms / 1000
-    if s < 10:
+    if s < 0.95:
         return f"{s:.1f}s".replace(".0s", "s")
-    if s < 60:
+    if s < 59.5:
         return f"{s:.0f}s"
     if s < 3600:
         return f"{s / 60:.1f}m".replace(".0m", "m")
@@ -101,7 +102,7 @@ def _event_text(ev: Event, sensitive: set[str]) -> str:
         return f"price {ev.kind} {_num(ev.amount)}"  # type: ignore[union-attr]
     if kind == "response":
         text = "response " + ("ok" if ev.ok else "FAIL")  # type: ignore[union-attr]
-        if ev.status is not None:  # type: ignore[union-attr]
+        if ev.status is not None and not (ev.ok and ev.status == 200):  # type: ignore[union-attr]
             text += f" {ev.status}"  # type: ignore[union-attr]
         if ev.ms is not None:  # type: ignore[union-attr]
             text += f" {fmt_delta(ev.ms)}"  # type: ignore[union-attr]
@@ -111,14 +112,14 @@ def _event_text(ev: Event, sensitive: set[str]) -> str:
     return kind
 
 
-def _input_run_text(field: str, lens: list[int], span_ms: int) -> str:
-    if len(lens) <= 3:
-        body = ",".join(str(n) for n in lens)
-    else:
-        dels = sum(1 for a, b in zip(lens, lens[1:], strict=False) if b < a)
-        body = f"{lens[0]}..{max(lens)}" + (f"..{lens[-1]}" if lens[-1] != max(lens) else "") + f" x{len(lens)}"
-        body += f" del{dels}" if dels else ""
-    return f"input {field} {body} /{fmt_delta(span_ms)}"
+def _input_run_text(field: str, lens: list[int]) -> str:
+    dels = sum(1 for a, b in zip(lens, lens[1:], strict=False) if b < a)
+    body = f"{lens[-1]} x{len(lens)}"
+    if dels:
+        body += f" del{dels}"
+    if max(lens) > lens[-1]:
+        body += f" max{max(lens)}"
+    return f"input {field} {body}"
 
 
 def event_lines(trace: Trace) -> list[_Line]:
@@ -134,10 +135,14 @@ def event_lines(trace: Trace) -> list[_Line]:
                 j += 1
             if j > i:
                 lens = [events[k].len for k in range(i, j + 1)]  # type: ignore[union-attr]
-                text = _input_run_text(_field(ev.field, sensitive), lens, events[j].t - ev.t)  # type: ignore[union-attr]
+                text = _input_run_text(_field(ev.field, sensitive), lens)  # type: ignore[union-attr]
                 lines.append(_Line(ev.t, events[j].t, text, j - i + 1))
                 i = j + 1
                 continue
+        if (ev.type == "blur" and i + 1 < len(events) and events[i + 1].type == "focus"
+                and events[i + 1].field != ev.field):  # type: ignore[union-attr]
+            i += 1  # folded: moving on to the next field says the visitor left this one
+            continue
         lines.append(_Line(ev.t, ev.t, _event_text(ev, sensitive), 1))
         i += 1
     return lines

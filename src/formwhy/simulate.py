@@ -472,8 +472,8 @@ def _walk_until(sc: Scenario, stop_step: int, *, fill_stop_step: bool | float = 
                 s.submit_ok(1)
                 s.wait(100, 300)
                 s.view(2)
-        if step == form.price_step and form.has_prices and step != stop_step:
-            _prices(sc, late=False)
+        if step == form.price_step and form.has_prices and (step != stop_step or sc.label != "price_shock"):
+            _prices(sc, late=False)  # every visitor who reaches the payment step sees the costs
         if step == stop_step:
             if fill_stop_step:
                 share = 0.5 if fill_stop_step is True else float(fill_stop_step)
@@ -796,10 +796,27 @@ def sc_distraction(sc: Scenario) -> tuple[str, float]:
         s.wait(200, 600)
         s.add("error", field=f.name, code=rng.choice(["required", "invalid_format"]))
         parts.append("one validation error is not what made them leave")
-    mode = rng.choice(["hidden_gone", "hidden_brief_return", "idle"]) if not sc.hard else rng.choice(
-        ["idle", "hidden_moderate", "hidden_brief_return"])
+    mode = rng.choice(["hidden_gone", "hidden_brief_return", "idle", "hidden_end", "browsing"]) if not sc.hard \
+        else rng.choice(["idle", "hidden_moderate", "hidden_brief_return", "browsing"])
     s.wait(300, 3000)
-    if mode == "hidden_gone":
+    if mode == "hidden_end":  # the visitor switched away and the trace simply ends there
+        s.add("hidden")
+        parts.append("the page went hidden and the session ended there")
+    elif mode == "browsing":
+        for _ in range(rng.randint(1, 3)):
+            f = rng.choice(form.fields)
+            s.wait(800, 4000)
+            s.add("focus", field=f.name)
+            s.wait(500, 3000)
+            s.add("change" if f.type in _CHOICE_TYPES else "blur", field=f.name)
+        target = rng.choice(["see_examples", "pricing", "home", "product_page", "back_to_shop", "gallery",
+                             "continue_shopping", "faq"])
+        s.wait(800, 3000)
+        s.add("click", target=target)
+        parts.append(f"browsed a few fields without typing and left through {target}")
+        s.wait(100, 600)
+        s.add("exit")
+    elif mode == "hidden_gone":
         s.add("hidden")
         gap = rng.uniform(10 * 60e3, 4 * 3600e3)
         s.wait_exact(gap)
@@ -859,6 +876,47 @@ _KINDS_FOR: dict[str, list[tuple[str, float]]] = {
 }
 
 
+def _secondary_signal(rng: random.Random, form: SimForm, label: str) -> tuple[list[dict[str, Any]], int, str]:
+    """A mild signal of *another* class, for hard cases: (events relative to 0, duration, what it was)."""
+    text_fields = [f for f in form.fields if f.type not in _CHOICE_TYPES] or form.fields
+    options = [c for c in NAMES if c != label]
+    other = rng.choice(options)
+    f = rng.choice(text_fields)
+    t = rng.randint(300, 1500)
+    if other == "form_friction":
+        n = rng.randint(3, 12)
+        evs = [{"t": 0, "type": "focus", "field": f.name}, {"t": t, "type": "input", "field": f.name, "len": n},
+               {"t": t + 150, "type": "error", "field": f.name, "code": rng.choice(["invalid_format", "required"])},
+               {"t": t + 2500, "type": "input", "field": f.name, "len": n + 1},
+               {"t": t + 2700, "type": "blur", "field": f.name}]
+        return evs, t + 3000, f"one validation error on {f.name} was corrected"
+    if other == "distraction":
+        gap = rng.randint(15_000, 90_000)
+        return [{"t": 0, "type": "hidden"}, {"t": gap, "type": "visible"}], gap + t, \
+            f"a {_secs(gap)} tab switch with a return"
+    if other == "technical_error":
+        ms = rng.randint(4000, 9000)
+        return [{"t": 0, "type": "js_error", "code": rng.choice(["TypeError", "ResizeObserver"])}], t, \
+            "a harmless script error" if rng.random() < 0.5 else f"a response time of {_secs(ms)} elsewhere"
+    if other == "trust_concern":
+        target = rng.choice(["privacy_policy", "security_info", "returns_policy"])
+        return [{"t": 0, "type": "click", "target": target}], t + rng.randint(2000, 8000), f"a look at {target}"
+    if other == "account_wall":
+        target = rng.choice(["login", "sign_in_with_google"])
+        return [{"t": 0, "type": "click", "target": target}], t + rng.randint(1000, 4000), f"a {target} click"
+    target = rng.choice(["shipping_info", "order_summary", "delivery_options"])
+    return [{"t": 0, "type": "click", "target": target}], t + rng.randint(1500, 6000), f"a look at {target}"
+
+
+def _insert(events: list[dict[str, Any]], extra: list[dict[str, Any]], duration: int, rng: random.Random) -> None:
+    """Insert events in the first 70 % of a session, shifting what follows by their duration."""
+    k = rng.randint(1, max(1, int(len(events) * 0.7)))
+    t0 = events[k - 1]["t"] + rng.randint(200, 1500)
+    for ev in events[k:]:
+        ev["t"] += duration + (t0 - events[k - 1]["t"])
+    events[k:k] = [{**ev, "t": ev["t"] + t0} for ev in extra]
+
+
 def _weighted(rng: random.Random, items: list[tuple[str, float]]) -> str:
     return rng.choices([k for k, _ in items], weights=[w for _, w in items])[0]
 
@@ -896,7 +954,14 @@ class Simulator:
         cart = round(rng.lognormvariate(3.8, 0.7), 2)
         sc = Scenario(label, hard, sess, cart, currency)
         sess.view(1)
+        if form.kind == "checkout" and rng.random() < 0.5:  # a cart summary shown from the start
+            sess.wait(50, 300)
+            sess.add("price", kind="subtotal", amount=cart)
         reasoning, _ = SCENARIOS[label](sc)
+        if hard and rng.random() < 0.6:  # a misleading secondary signal of another class
+            extra, duration, what = _secondary_signal(rng, form, label)
+            _insert(sess.events, extra, duration, rng)
+            reasoning = reasoning.rstrip(".") + f"; {what} earlier is a secondary signal."
         context: dict[str, Any] = {"device": device}
         if rng.random() < 0.3:
             context["returning"] = rng.random() < 0.5

@@ -1,0 +1,203 @@
+"""Local LLM backend: the fine-tuned model's first-token class probabilities, with transformers on this machine.
+
+For probabilities it runs **one forward pass** and reads the logits of the six digit tokens at the first answer
+position only: not the full vocabulary (262k entries for Gemma), not a generated token. It
+
+* computes the key/value cache of the fixed instruction prefix once and reuses it for every request;
+* batches requests (right-padded; the answer position is each row's last real token);
+* applies the LM head to the six digit rows only (``h @ W[digits].T``); the full-vocabulary log-normaliser is
+  computed only when ``format_health`` is asked, to report the probability mass the unrestricted model puts
+  outside the six digits;
+* generates the JSON reasoning and the verbalized confidence only when ``reasoning=True``.
+
+The probabilities are identical (to float rounding) to a plain full forward pass with all logits; a test checks it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from formwhy.answer import AnswerFormatError, parse_answer
+from formwhy.backends.base import BackendError, Prediction
+from formwhy.llm.prompt import MAX_EVENT_LINES, PREFIX, PROMPT_VERSION, build_prompt
+
+
+class LocalLLM:
+    """The Backend contract over a causal LM (+ optional PEFT adapter), on CPU or GPU."""
+
+    name = "llm"
+
+    def __init__(self, model: Any, tokenizer: Any, digit_ids: Sequence[int], *, model_id: str = "llm",
+                 batch_size: int = 8, max_lines: int = MAX_EVENT_LINES, max_new_tokens: int = 96,
+                 format_health: bool = False) -> None:
+        import torch
+
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.digit_ids = list(digit_ids)
+        self._model_id = model_id
+        self.batch_size = batch_size
+        self.max_lines = max_lines
+        self.max_new_tokens = max_new_tokens
+        self.format_health = format_health
+        self.torch = torch
+        self.device = next(model.parameters()).device
+        base = model.get_base_model() if hasattr(model, "get_base_model") else model
+        self.trunk = base.model
+        self.lm_head = base.lm_head
+        self.softcap = getattr(base.config, "final_logit_softcapping", None)
+        self.digit_w = self.lm_head.weight[self.digit_ids].detach()  # (6, d)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+        bos = [tokenizer.bos_token_id] if getattr(tokenizer, "bos_token_id", None) is not None else []
+        self.prefix_ids = bos + tokenizer.encode(PREFIX, add_special_tokens=False)
+        self.prefix_ok = self._prefix_composes()
+        self._prefix_cache = self._compute_prefix_cache() if self.prefix_ok else None
+
+    # -- construction from an adapter directory ------------------------------------------------------------
+
+    @classmethod
+    def from_adapter(cls, adapter_dir: Path | str, *, merge: bool = True, threads: int | None = None,
+                     **kwargs: Any) -> LocalLLM:
+        import torch
+        from peft import PeftModel
+
+        from formwhy.llm.models import load_base, load_tokenizer
+        from formwhy.llm.train import read_manifest
+
+        if threads:
+            torch.set_num_threads(threads)
+        adapter_dir = Path(adapter_dir)
+        manifest = read_manifest(adapter_dir)
+        if manifest.get("prompt_version") != PROMPT_VERSION:
+            raise BackendError("llm", f"{adapter_dir} was trained on prompt {manifest.get('prompt_version')!r}; "
+                                      f"this formwhy builds {PROMPT_VERSION!r}")
+        tok = load_tokenizer(manifest["base_model"])
+        base = load_base(manifest["base_model"])
+        model = PeftModel.from_pretrained(base, str(adapter_dir))
+        if merge:
+            model = model.merge_and_unload()
+        return cls(model, tok, manifest["digit_token_ids"], model_id=str(adapter_dir),
+                   max_lines=manifest.get("max_event_lines", MAX_EVENT_LINES), **kwargs)
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    # -- the fast path -----------------------------------------------------------------------------------
+
+    def _prefix_composes(self) -> bool:
+        """The cached prefix is only valid if tokenizing prefix + rest == tokens(prefix) + tokens(rest)."""
+        sample = PREFIX + "form checkout x, 1 step\nfields email!\n0s view 1\n+1s exit\nAnswer:\n"
+        full = self._encode_full(sample)
+        return full[: len(self.prefix_ids)] == self.prefix_ids
+
+    def _encode_full(self, prompt: str) -> list[int]:
+        bos = [self.tok.bos_token_id] if getattr(self.tok, "bos_token_id", None) is not None else []
+        return bos + self.tok.encode(prompt, add_special_tokens=False)
+
+    def _compute_prefix_cache(self) -> Any:
+        torch = self.torch
+        ids = torch.tensor([self.prefix_ids], device=self.device)
+        with torch.inference_mode():
+            out = self.trunk(input_ids=ids, use_cache=True)
+        return out.past_key_values
+
+    def _digit_scores(self, h: Any) -> tuple[Any, Any | None]:
+        """Digit logits (n, 6) from final hidden states (n, d), and optionally log P(digits) under the full vocab."""
+        torch = self.torch
+        logits = h @ self.digit_w.T
+        if self.softcap:
+            logits = torch.tanh(logits / self.softcap) * self.softcap
+        inside = None
+        if self.format_health:
+            full = self.lm_head(h)
+            if self.softcap:
+                full = torch.tanh(full / self.softcap) * self.softcap
+            inside = torch.logsumexp(logits.float(), -1) - torch.logsumexp(full.float(), -1)
+        return logits, inside
+
+    def digit_logits(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n, 6) digit logits at the first answer position (and log mass on the digits, if format_health)."""
+        torch = self.torch
+        rests = [self.tok.encode(p[len(PREFIX):], add_special_tokens=False) for p in prompts] if self.prefix_ok \
+            else [self._encode_full(p) for p in prompts]
+        n, L = len(rests), max(len(r) for r in rests)
+        ids = torch.full((n, L), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, L), dtype=torch.long)
+        for i, r in enumerate(rests):
+            ids[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(r)] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        last = torch.tensor([len(r) - 1 for r in rests], device=self.device)
+        with torch.inference_mode():
+            if self.prefix_ok:
+                cache = copy.deepcopy(self._prefix_cache)
+                if n > 1:
+                    cache.batch_repeat_interleave(n)
+                p = len(self.prefix_ids)
+                full_mask = torch.cat([torch.ones((n, p), dtype=torch.long, device=self.device), mask], 1)
+                out = self.trunk(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True)
+            else:
+                out = self.trunk(input_ids=ids, attention_mask=mask)
+            h = out.last_hidden_state[torch.arange(n, device=self.device), last]
+            logits, inside = self._digit_scores(h)
+        return logits.float().cpu().numpy(), None if inside is None else inside.cpu().numpy()
+
+    def full_forward_digit_logits(self, prompt: str) -> np.ndarray:
+        """The naive path, for tests and benchmarks: the whole prompt, all logits, then the digit columns."""
+        torch = self.torch
+        ids = torch.tensor([self._encode_full(prompt)], device=self.device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids).logits[0, -1]
+        return logits[self.digit_ids].float().cpu().numpy()
+
+    # -- reasoning (generation) --------------------------------------------------------------------------
+
+    def generate_answer(self, prompt: str) -> str:
+        torch = self.torch
+        ids = torch.tensor([self._encode_full(prompt)], device=self.device)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                                      max_new_tokens=self.max_new_tokens, pad_token_id=self.pad_id)
+        return self.tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+    # -- the Backend contract ----------------------------------------------------------------------------
+
+    def predict(self, traces: Sequence[Any], *, reasoning: bool = False) -> list[Prediction]:
+        preds: list[Prediction] = []
+        for start in range(0, len(traces), self.batch_size):
+            chunk = traces[start:start + self.batch_size]
+            prompts = [build_prompt(t, self.max_lines) for t in chunk]
+            t0 = time.perf_counter()
+            try:
+                logits, inside = self.digit_logits(prompts)
+            except Exception as exc:  # a model failure is a backend failure, named as such
+                raise BackendError(self.name, f"forward pass failed: {exc}") from exc
+            per = (time.perf_counter() - t0) * 1000 / len(chunk)
+            for i, trace in enumerate(chunk):
+                z = logits[i].astype(np.float64)
+                probs = np.exp(z - z.max())
+                probs /= probs.sum()
+                extra: dict[str, Any] = {}
+                if inside is not None:
+                    extra["outside_mass"] = float(max(0.0, 1.0 - np.exp(inside[i])))
+                pred = Prediction(probs=probs, logits=z, latency_ms=per, extra=extra)
+                if reasoning:
+                    t1 = time.perf_counter()
+                    text = self.generate_answer(prompts[i])
+                    try:
+                        ans = parse_answer(text)
+                        pred.reasoning, pred.verbalized, pred.verbalized_label = (
+                            ans.reasoning, ans.confidence, ans.label)
+                    except AnswerFormatError as exc:
+                        pred.extra["answer_error"] = exc.reason
+                    pred.extra["reasoning_ms"] = (time.perf_counter() - t1) * 1000
+                preds.append(pred)
+                del trace
+        return preds

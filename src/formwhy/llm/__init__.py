@@ -1,0 +1,1 @@
+"""The fine-tuned LLM: base models, the prompt, LoRA/QLoRA training and first-token probabilities."""

@@ -1,0 +1,98 @@
+"""Command-line parts of the LLM path: ``formwhy models ...`` and ``formwhy train llm``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from formwhy.llm.models import DEFAULT_BASE, KNOWN, ModelError, cache_root, cached_dir
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+models_app = typer.Typer(help="Prepare and list base models (offline; cached as safetensors).", no_args_is_help=True)
+
+DEFAULT_ADAPTER = Path("adapters/gemma3-270m-formwhy")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[str, typer.Argument(help=f"{', '.join(KNOWN)}, a local Hugging Face directory or a hub id.")
+                    ] = DEFAULT_BASE,
+    force: Annotated[bool, typer.Option(help="Prepare again even if the cache is ready.")] = False,
+) -> None:
+    """Prepare a base model offline and cache it (safetensors + tokenizer) so later loads take seconds."""
+    from formwhy.llm.models import pull
+
+    try:
+        path = pull(name, force=force)
+    except ModelError as exc:
+        _fail(str(exc))
+    console.print(str(path))
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """The known base models and whether they are cached."""
+    from formwhy.llm.models import _is_ready
+
+    for name, spec in KNOWN.items():
+        state = "ready" if _is_ready(cached_dir(name)) else "not pulled"
+        console.print(f"{name:14} {state:11} PyPI package {spec.package} ({spec.install_hint})")
+    console.print(f"cache: {cache_root()} (set FORMWHY_HOME to move it)")
+
+
+def train_llm(
+    train: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path("data/synthetic/train.jsonl"),
+    validation: Annotated[Path, typer.Option(help="Labelled validation JSONL (best checkpoint by its loss).")
+                          ] = Path("data/synthetic/validation.jsonl"),
+    out: Annotated[Path, typer.Option(help="Adapter directory to write.")] = DEFAULT_ADAPTER,
+    base: Annotated[str, typer.Option(help="Base model: a known name, a local directory or a hub id.")
+                    ] = DEFAULT_BASE,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 3.0,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 2e-4,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank r.")] = 16,
+    alpha: Annotated[int, typer.Option("--alpha", help="LoRA alpha.")] = 32,
+    dora: Annotated[bool, typer.Option("--dora", help="DoRA instead of plain LoRA (does not export to vLLM).")
+                    ] = False,
+    quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA, none on CPU), 4bit or none.")
+                     ] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Per-device batch; effective batch = this x --grad-accum.")] = 4,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 4,
+    max_examples: Annotated[int | None, typer.Option(help="Use only the first N training examples (a quick try)."
+                                                     )] = None,
+    max_val_examples: Annotated[int | None, typer.Option(help="Use only the first N validation examples.")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+) -> None:
+    """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
+    from formwhy.dataset import DatasetError
+    from formwhy.llm.train import TrainConfig
+    from formwhy.llm.train import train as run_train
+
+    for path in (train, validation):
+        if not path.exists():
+            _fail(f"{path}: no such file (run `formwhy data build` first)")
+    if "data/real" in str(train.resolve()) or "data/real" in str(validation.resolve()):
+        _fail("data/real is the real-style TEST set: it never enters training or calibration")
+    if epochs <= 0 or rank < 1 or alpha < 1 or batch_size < 1 or grad_accum < 1:
+        _fail("--epochs, --rank, --alpha, --batch-size and --grad-accum must be positive")
+    cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
+                      learning_rate=lr, lora_r=rank, lora_alpha=alpha, dora=dora, quant=quant,
+                      batch_size=batch_size, grad_accum=grad_accum, max_examples=max_examples,
+                      max_val_examples=max_val_examples, seed=seed, threads=threads)
+    try:
+        manifest = run_train(cfg)
+    except (ValueError, DatasetError, ModelError) as exc:
+        _fail(str(exc))
+    console.print(json.dumps(manifest["metrics"], indent=2))
+    console.print(f"adapter written to {out} (next: formwhy calibrate --backend llm --model {out})")

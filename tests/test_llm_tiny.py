@@ -1,0 +1,123 @@
+"""The LLM path on a tiny randomly initialised Gemma 3 (no large weights): loss, fast path, training, adapter."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("peft")
+
+from formwhy.answer import build_target  # noqa: E402
+from formwhy.backends.llm_local import LocalLLM  # noqa: E402
+from formwhy.build import build_simulated  # noqa: E402
+from formwhy.llm.prompt import PREFIX, PROMPT_VERSION, build_prompt  # noqa: E402
+from formwhy.llm.train import TrainConfig, answer_only_loss, digit_token_ids, read_manifest, train  # noqa: E402
+from formwhy.trace import example_traces  # noqa: E402
+
+from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tok():  # noqa: ANN201
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):  # noqa: ANN001, ANN201
+    return make_model(len(tok))
+
+
+def test_digits_are_single_tokens(tok) -> None:  # noqa: ANN001
+    ids = digit_token_ids(tok)
+    assert len(set(ids)) == 6
+    assert [tok.decode([i]) for i in ids] == ["1", "2", "3", "4", "5", "6"]
+
+
+def test_answer_only_loss_equals_the_plain_loss(tok, model) -> None:  # noqa: ANN001
+    traces = list(example_traces().values())[:3]
+    rows, labels = [], []
+    for trace, label in zip(traces, ["price_shock", "account_wall", "trust_concern"], strict=True):
+        p = tok.encode(build_prompt(trace), add_special_tokens=False)
+        c = tok.encode(build_target(label, "because.", 0.7), add_special_tokens=False)
+        rows.append(p + c)
+        labels.append([-100] * len(p) + c)
+    L = max(len(r) for r in rows)
+    ids = torch.tensor([r + [0] * (L - len(r)) for r in rows])
+    lab = torch.tensor([x + [-100] * (L - len(x)) for x in labels])
+    mask = (torch.arange(L)[None] < torch.tensor([len(r) for r in rows])[:, None]).long()
+    ours = answer_only_loss(model, ids, mask, lab)
+    plain = model(input_ids=ids, attention_mask=mask, labels=lab).loss
+    assert torch.allclose(ours, plain, atol=1e-5), (ours, plain)
+    n = (lab[:, 1:] != -100).sum()
+    assert torch.allclose(answer_only_loss(model, ids, mask, lab, num_items=n * 2), plain / 2, atol=1e-5)
+
+
+def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
+    llm = LocalLLM(model, tok, digit_token_ids(tok), batch_size=4, format_health=True)
+    assert llm.prefix_ok, "the prefix cache must be in use"
+    traces = list(example_traces().values())
+    prompts = [build_prompt(t) for t in traces]
+    fast, inside = llm.digit_logits(prompts)  # one batch, different lengths, shared prefix cache
+    for i, p in enumerate(prompts):
+        full = llm.full_forward_digit_logits(p)
+        np.testing.assert_allclose(fast[i], full, atol=1e-4, rtol=1e-4)
+    # the cache is not consumed: a second call gives the same answer
+    again, _ = llm.digit_logits(prompts[:2])
+    np.testing.assert_allclose(again, fast[:2], atol=1e-5)
+    assert inside is not None and np.all(inside <= 1e-6)
+    preds = llm.predict(traces)
+    for p in preds:
+        assert p.probs.shape == (6,) and abs(p.probs.sum() - 1) < 1e-9
+        assert 0.0 <= p.extra["outside_mass"] <= 1.0
+        assert p.latency_ms > 0
+
+
+def test_prefix_is_fixed_and_versioned() -> None:
+    trace = example_traces()["distraction"]
+    assert build_prompt(trace).startswith(PREFIX)
+    assert build_prompt(trace).endswith("\nAnswer:\n")
+    assert PROMPT_VERSION.startswith("formwhy-prompt-")
+
+
+def test_train_tiny_end_to_end(tmp_path: Path) -> None:
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=60, n_val=12, n_test=6, seed=3)
+    out = tmp_path / "adapter"
+    manifest = train(TrainConfig(train=str(tmp_path / "data/train.jsonl"),
+                                 validation=str(tmp_path / "data/validation.jsonl"), out=str(out), base=str(base),
+                                 epochs=2, batch_size=4, grad_accum=2, max_examples=16, threads=1),
+                     progress=False)
+    assert (out / "adapter_config.json").exists() and (out / "adapter_model.safetensors").exists()
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["r"] == 16 and cfg["lora_alpha"] == 32 and cfg["use_dora"] is False
+    kinds = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    assert {t.rsplit(".", 1)[-1] for t in cfg["target_modules"]} == kinds  # all linear layers, no lm_head
+    m = read_manifest(out)
+    assert m == manifest | {"metrics": m["metrics"]}
+    assert m["prompt_version"] == PROMPT_VERSION and len(m["digit_token_ids"]) == 6
+    assert m["training"]["effective_batch"] == 8 and m["training"]["quant"] == "none"
+    assert len(m["metrics"]["eval_loss_by_epoch"]) == 2
+    assert m["metrics"]["best_eval_loss"] == min(m["metrics"]["eval_loss_by_epoch"])
+    assert (out / "training_log.jsonl").read_text().strip()
+    from safetensors.torch import load_file
+
+    assert all(t.dtype == torch.bfloat16 for t in load_file(str(out / "adapter_model.safetensors")).values())
+    llm = LocalLLM.from_adapter(out)
+    preds = llm.predict(list(example_traces().values()))
+    assert len(preds) == 6 and all(p.probs.shape == (6,) for p in preds)
+
+
+def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=4)
+    common = dict(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
+                  base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8, max_val_examples=4)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="needs a CUDA GPU"):
+            train(TrainConfig(out=str(tmp_path / "q"), quant="4bit", **common), progress=False)
+    train(TrainConfig(out=str(tmp_path / "dora"), dora=True, **common), progress=False)
+    assert json.loads((tmp_path / "dora" / "adapter_config.json").read_text())["use_dora"] is True
