@@ -11,14 +11,14 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
+from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
+
 from formwhy.answer import build_target  # noqa: E402
 from formwhy.backends.llm_local import LocalLLM  # noqa: E402
 from formwhy.build import build_simulated  # noqa: E402
 from formwhy.llm.prompt import PREFIX, PROMPT_VERSION, build_prompt  # noqa: E402
 from formwhy.llm.train import TrainConfig, answer_only_loss, digit_token_ids, read_manifest, train  # noqa: E402
 from formwhy.trace import example_traces  # noqa: E402
-
-from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
 
 
 @pytest.fixture(scope="module")

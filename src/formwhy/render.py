@@ -15,7 +15,8 @@ Rules:
 * the field table comes once: ``name`` then ``:type`` when the type differs from the name, ``!`` when required,
   ``*`` when sensitive; grouped by step (``s1:``) when the form has more than one step;
 * one short line per event with the time since the previous line (``+0.4s`` below a second, whole seconds up to
-  a minute ``+12s``, then ``+4.5m`` and ``+1.2h``); a field named in an event carries ``*`` when the form declares it sensitive;
+  a minute ``+12s``, then ``+4.5m`` and ``+1.2h``); a field named in an event carries ``*`` when the form
+  declares it sensitive;
 * a ``blur`` directly followed by a ``focus`` on another field is folded away (moving on says it);
 * a run of consecutive ``input`` events on one field becomes one line with the final length and the number of
   events, then the number of deletions and the largest length when the value got shorter
