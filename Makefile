@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## the main job on the embedded default
+## the main job on the embedded default: build the data, train + calibrate the fast model, classify the spec examples
 run: setup
 	$(BIN)/formwhy data build
+	$(BIN)/formwhy train features
+	$(BIN)/formwhy classify src/formwhy/spec/examples/*.json
 
 ## the test suite (what CI runs)
 test: setup

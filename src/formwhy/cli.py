@@ -123,16 +123,33 @@ def data_build(
                                      hard_share=hard_share)
         elif source in ("anthropic", "openai"):
             from formwhy.dataset import read_examples
-            from formwhy.generate_llm import make_generator, run_generation
+            from formwhy.generate_llm import (
+                DEFAULT_ANTHROPIC_MODEL,
+                AnthropicGenerator,
+                GenerationAborted,
+                GeneratorConfigError,
+                OpenAICompatibleGenerator,
+                generate,
+            )
 
             raw_path = raw or out / f"raw-{source}.jsonl"
-            gen = make_generator(source, model=model or None, base_url=base_url or None)
-            gen_report = run_generation(n, raw_path, gen, prior=prior_map, seed=seed, concurrency=concurrency,
-                                        hard_share=hard_share)
-            console.print(f"generated: {gen_report}")
+            try:
+                if source == "anthropic":
+                    gen = AnthropicGenerator(model or DEFAULT_ANTHROPIC_MODEL, base_url=base_url or None)
+                else:
+                    if not model:
+                        fail("--source openai needs --model (the served model's name)")
+                    gen = OpenAICompatibleGenerator(model, base_url=base_url or None)
+                gen_report = generate(n, raw_path, gen, prior=prior_map, seed=seed, concurrency=concurrency,
+                                      hard_share=hard_share)
+            except GeneratorConfigError as exc:
+                fail(str(exc))
+            except GenerationAborted as exc:
+                fail(f"{exc} (what was generated is kept in {raw_path}; run the same command to resume)")
+            console.print(gen_report.summary())
             examples = read_examples(raw_path)
             report = build(examples, source=source, out_dir=out, n_val=n_val, n_test=n_test, seed=seed,
-                           invalid=sum(getattr(gen_report, "invalid", {}).values()))
+                           invalid=gen_report.invalid_total)
         else:
             fail(f"--source must be simulator, anthropic or openai, not {source!r}")
     except ValueError as exc:
@@ -205,6 +222,353 @@ def simulate(
     if out:
         fh.close()
         console.print(f"wrote {n} traces to {out}")
+
+
+# --- models: train, calibrate, classify, evaluate ---------------------------------------------------------------
+
+train_app = typer.Typer(help="Train a backend's model.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+_DEFAULT_TRAIN = Path("data/synthetic/train.jsonl")
+_DEFAULT_VALIDATION = Path("data/synthetic/validation.jsonl")
+
+
+def _refuse_test_file(path: Path, what: str) -> None:
+    """Test sets are for evaluation only: never train or calibrate on them."""
+    if path.name.startswith("test") or "real" in path.parts:
+        fail(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
+
+
+def _read_labelled(path: Path):  # noqa: ANN202
+    from formwhy.dataset import DatasetError, read_examples
+
+    try:
+        return read_examples(path)
+    except DatasetError as exc:
+        fail(str(exc))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read: {exc}")
+
+
+def _load_backend(name: str, model: Path | None):  # noqa: ANN202
+    """(backend, model path or None, calibrator) or a clear error."""
+    from formwhy.backends import BackendError, load_backend, resolve_model_path
+    from formwhy.calibrator import Calibrator, calibration_dir
+
+    try:
+        path = resolve_model_path(name, model)
+        backend = load_backend(name, path)
+    except BackendError as exc:
+        fail(str(exc))
+    try:
+        calibrator = Calibrator.load(calibration_dir(path) if path is not None else None)
+    except ValueError as exc:
+        fail(str(exc))
+    return backend, path, calibrator
+
+
+def _predict(backend, traces, reasoning: bool = False):  # noqa: ANN001, ANN202
+    from formwhy.backends import BackendError
+
+    try:
+        return backend.predict(traces, reasoning=reasoning)
+    except BackendError as exc:
+        fail(str(exc))
+
+
+@train_app.command("features")
+def train_features(
+    train: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = _DEFAULT_TRAIN,
+    validation: Annotated[Path, typer.Option(help="Labelled validation JSONL: reported, and used to fit the "
+                                                  "calibration.")] = _DEFAULT_VALIDATION,
+    out: Annotated[Path, typer.Option(help="Model directory to write (replaced when it holds a formwhy model).")
+                   ] = Path("models/features"),
+    calibrate: Annotated[bool, typer.Option("--calibrate/--no-calibrate", help="Fit and store the calibration "
+                                                                                "on --validation.")] = True,
+    force: Annotated[bool, typer.Option(help="Fit the calibration even when its guards refuse (few rows, a class "
+                                             "missing).")] = False,
+    max_iter: Annotated[int | None, typer.Option(help="Boosting rounds (default: the backend's).")] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="Learning rate (default: the backend's).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed of the booster.")] = 0,
+) -> None:
+    """Train the `features` backend (gradient boosting on hand-made trace features) in seconds."""
+    import time
+
+    from formwhy._fsutil import atomic_dir, check_replaceable, sha256_file
+    from formwhy.backends.features import MANIFEST_FILE
+    from formwhy.backends.features import train as fit_features
+    from formwhy.calibration import CalibrationError
+    from formwhy.calibrator import Calibrator
+
+    for path, what in ((train, "train"), (validation, "validate")):
+        _refuse_test_file(path, what)
+    try:
+        check_replaceable(out, (MANIFEST_FILE,))
+    except FileExistsError as exc:
+        fail(str(exc))
+    train_ex = _read_labelled(train)
+    val_ex = _read_labelled(validation)
+    params: dict = {"random_state": seed}
+    if max_iter is not None:
+        if max_iter < 1:
+            fail("--max-iter must be at least 1")
+        params["max_iter"] = max_iter
+    if learning_rate is not None:
+        if not 0 < learning_rate <= 1:
+            fail("--learning-rate must be in (0, 1]")
+        params["learning_rate"] = learning_rate
+    t0 = time.perf_counter()
+    try:
+        model = fit_features(train_ex, val_ex, params=params,
+                             train_source={"path": str(train), "sha256": sha256_file(train)},
+                             validation_source={"path": str(validation), "sha256": sha256_file(validation)})
+    except ValueError as exc:
+        fail(str(exc))
+    seconds = time.perf_counter() - t0
+    vm = model.manifest["metrics"]["validation"]
+    console.print(f"trained [bold]features[/] on {len(train_ex)} examples in {seconds:.1f} s; validation "
+                  f"(n = {vm['n']}): accuracy {vm['accuracy']:.3f}, macro-F1 {vm['macro_f1']:.3f}, "
+                  f"NLL {vm['nll']:.3f}")
+    calibrator = None
+    if calibrate:
+        preds = model.predict([ex.trace for ex in val_ex])
+        try:
+            calibrator = Calibrator().fit(preds, [ex.y for ex in val_ex], force=force)
+        except CalibrationError as exc:
+            err.print(f"[yellow]warning:[/] calibration skipped: {exc} The model is saved uncalibrated; "
+                      f"`formwhy calibrate --backend features --model {out} --data {validation} --force` fits it "
+                      f"anyway.", highlight=False)
+    with atomic_dir(out, markers=(MANIFEST_FILE,)) as tmp:
+        model.save(tmp)
+        if calibrator is not None:
+            calibrator.save(tmp, backend="features", model=str(out), data=str(validation),
+                            data_sha256=sha256_file(validation))
+    model.model_dir = out
+    if calibrator is not None:
+        _print_calibration(calibrator)
+    console.print(f"wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
+
+
+def _print_calibration(cal) -> None:  # noqa: ANN001
+    info = cal.info
+    nll_, ece_ = info["nll"], info["ece_15"]
+    table = Table(title=f"calibration on {info['n']} validation rows" + (" [forced]" if info.get("forced") else ""))
+    for col in ("method", "parameters", "NLL", "ECE (15 bins, equal width)"):
+        table.add_column(col)
+    table.add_row("raw", "", f"{nll_['raw']:.4f}", f"{ece_['raw']:.4f}")
+    table.add_row("temperature", f"T = {cal.T:.4f}", f"{nll_['temperature']:.4f}", f"{ece_['temperature']:.4f}")
+    table.add_row("vector", "W, b (6 + 6)", f"{nll_['vector']:.4f}", f"{ece_['vector']:.4f}")
+    console.print(table)
+    console.print(f"APS (alpha {cal.alpha}): qhat {cal.aps.qhat:.4f} on the temperature-scaled probabilities")
+    for note in info.get("notes", []):
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command("calibrate")
+def calibrate_cmd(
+    data: Annotated[Path, typer.Option(help="Labelled validation JSONL (never a test set).")],
+    backend: Annotated[str, typer.Option(help="Backend name (e.g. features).")] = "features",
+    model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
+    force: Annotated[bool, typer.Option(help="Fit even with too few rows or a class missing.")] = False,
+    alpha: Annotated[float, typer.Option(help="APS miscoverage: sets aim at 1 - alpha coverage.")] = 0.1,
+) -> None:
+    """Fit temperature and vector scaling and APS sets on validation data; store them beside the model."""
+    from formwhy._fsutil import sha256_file
+    from formwhy.calibration import CalibrationError
+    from formwhy.calibrator import Calibrator, calibration_dir
+
+    if not 0 < alpha < 1:
+        fail("--alpha must be in (0, 1)")
+    _refuse_test_file(data, "calibrate")
+    examples = _read_labelled(data)
+    be, path, _ = _load_backend(backend, model)
+    if path is None:
+        fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
+    preds = _predict(be, [ex.trace for ex in examples])
+    try:
+        cal = Calibrator(alpha=alpha).fit(preds, [ex.y for ex in examples], force=force)
+    except CalibrationError as exc:
+        fail(f"{data}: {exc}".replace("Pass force=True", "Pass --force"))
+    where = cal.save(calibration_dir(path), backend=backend, model=be.model_id, data=str(data),
+                     data_sha256=sha256_file(data))
+    console.print(f"T = {cal.T:.4f}; NLL {cal.info['nll']['raw']:.4f} -> {cal.info['nll']['temperature']:.4f} "
+                  f"(temperature), {cal.info['nll']['vector']:.4f} (vector)")
+    _print_calibration(cal)
+    console.print(f"wrote {where}")
+
+
+def _load_traces(files: list[Path]):  # noqa: ANN202
+    """[(source, trace, label or None)] from .json / .jsonl files; every problem listed, then exit 1."""
+    from formwhy.taxonomy import NAMES
+    from formwhy.trace import TraceValidationError, iter_json_documents, parse_trace, unwrap_trace
+
+    items, problems = [], []
+    for path in files:
+        if not path.exists():
+            problems.append(f"{path}: no such file")
+            continue
+        if path.is_dir():
+            problems.append(f"{path}: is a folder, not a trace file")
+            continue
+        try:
+            docs = list(iter_json_documents(path))
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read: {exc}")
+            continue
+        if not docs:
+            problems.append(f"{path}: empty file")
+        for where, doc in docs:
+            if isinstance(doc, json.JSONDecodeError):
+                problems.append(f"{where}: not valid JSON: {doc}")
+                continue
+            label = doc.get("label") if isinstance(doc, dict) and "trace" in doc and "schema" not in doc else None
+            if label is not None and label not in NAMES:
+                problems.append(f"{where}: label {label!r} is not one of {', '.join(NAMES)}")
+                continue
+            try:
+                items.append((where, parse_trace(unwrap_trace(doc)), label))
+            except TraceValidationError as exc:
+                problems.append(f"{where}: invalid trace:\n  " + "\n  ".join(exc.errors))
+    if problems:
+        for line in problems:
+            err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True)
+        raise typer.Exit(1)
+    return items
+
+
+@app.command()
+def classify(
+    files: Annotated[list[Path], typer.Argument(help="Trace .json files (bare traces or labelled examples) or "
+                                                     ".jsonl files (one per line).")],
+    backend: Annotated[str, typer.Option(help="Backend name.")] = "features",
+    model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per trace instead of a table.")] = False,
+    reasoning: Annotated[bool, typer.Option("--reasoning", help="Ask the backend for a short reasoning.")] = False,
+    method: Annotated[str, typer.Option(help="Calibration: temperature or vector.")] = "temperature",
+) -> None:
+    """Why did each visitor leave? Class, calibrated probability, prediction set and recovery flow."""
+    from formwhy.calibrator import METHODS
+    from formwhy.taxonomy import CLASSES, NAMES
+
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    items = _load_traces(files)
+    be, _, cal = _load_backend(backend, model)
+    preds = _predict(be, [tr for _, tr, _ in items], reasoning=reasoning)
+    probs = cal.apply(preds, method=method)
+    sets = cal.sets(cal.apply(preds, method="temperature")) if cal.has_sets else [None] * len(items)
+    rows = []
+    for (where, _, label), pred, p, s in zip(items, preds, probs, sets, strict=True):
+        k = int(p.argmax())
+        cls = CLASSES[k]
+        row = {"source": where, "class": cls.name, "digit": cls.digit, "probability": float(p[k]),
+               "raw_probability": float(pred.probs[k]), "calibrated": cal.is_fitted,
+               "calibration": method if cal.is_fitted else None,
+               "prediction_set": None if s is None else [NAMES[i] for i in s],
+               "recovery_flow": cls.recovery_flow, "recovery": cls.recovery,
+               "probs": {n: round(float(v), 6) for n, v in zip(NAMES, p, strict=True)},
+               "backend": be.name, "latency_ms": round(pred.latency_ms, 3)}
+        if reasoning:
+            row["reasoning"] = pred.reasoning
+        if pred.verbalized is not None:
+            row["verbalized"] = pred.verbalized
+        if label is not None:
+            row["label"] = label
+            row["correct"] = label == cls.name
+        rows.append(row)
+    if json_out:
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
+        return
+    title = f"{be.name}: {be.model_id}" + ("" if cal.is_fitted else " [yellow](uncalibrated: probabilities are raw)")
+    table = Table(title=title)
+    for col in ("trace", "class", "p" if cal.is_fitted else "p (raw)", "set (90 %)", "recovery flow"):
+        table.add_column(col, overflow="fold")
+    has_labels = any(r.get("label") for r in rows)
+    if has_labels:
+        table.add_column("label")
+    if reasoning:
+        table.add_column("reasoning", overflow="fold")
+    for r in rows:
+        cells = [r["source"], r["class"], f"{r['probability']:.3f}",
+                 "—" if r["prediction_set"] is None else ", ".join(r["prediction_set"]), r["recovery_flow"]]
+        if has_labels:
+            lab = r.get("label") or ""
+            cells.append(lab if not lab else (f"[green]{lab}[/]" if r["correct"] else f"[red]{lab}[/]"))
+        if reasoning:
+            cells.append(r.get("reasoning") or "")
+        table.add_row(*cells)
+    console.print(table)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    data: Annotated[Path, typer.Option(help="Labelled JSONL to evaluate on.")],
+    out: Annotated[Path, typer.Option(help="Output folder (replaced when it holds an earlier evaluation).")],
+    backend: Annotated[str, typer.Option(help="Backend name.")] = "features",
+    model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
+    bins: Annotated[int, typer.Option(help="ECE bins (equal width).")] = 15,
+    boot: Annotated[int, typer.Option(help="Bootstrap resamples for the 95 % intervals.")] = 1000,
+    method: Annotated[str, typer.Option(help="Calibration shown as 'calibrated': temperature or vector.")
+                      ] = "temperature",
+    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Metrics (ECE with bootstrap intervals, accuracy, macro-F1, NLL, Brier, APS), report and figures."""
+    from formwhy._fsutil import atomic_dir, check_replaceable
+    from formwhy.calibrator import METHODS
+    from formwhy.evaluate import evaluate, write_outputs
+
+    if bins < 1:
+        fail("--bins must be at least 1")
+    if boot < 1:
+        fail("--boot must be at least 1")
+    if method not in METHODS:
+        fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
+    try:
+        check_replaceable(out, ("metrics.json",))
+    except FileExistsError as exc:
+        fail(str(exc))
+    examples = _read_labelled(data)
+    be, _, cal = _load_backend(backend, model)
+    try:
+        metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
+                                   data=str(data))
+    except Exception as exc:  # noqa: BLE001 - a backend failure mid-run: nothing has been written
+        fail(f"evaluation failed: {exc}")
+    with atomic_dir(out, markers=("metrics.json",)) as tmp:
+        write_outputs(tmp, metrics, arrays)
+    _print_eval(metrics)
+    console.print(f"wrote {out}/ (metrics.json, report.md, reliability.png, confusion.png, risk_coverage.png)")
+
+
+def _print_eval(metrics: dict) -> None:
+    table = Table(title=f"{metrics['backend']} on {metrics['data']} (n = {metrics['n']}; ECE: {metrics['n_bins']} "
+                        f"bins, {metrics['binning'].replace('_', ' ')}, 95 % bootstrap CI)")
+    for col in ("method", "ECE [95 % CI]", "accuracy", "macro-F1", "NLL", "Brier", "APS cov.", "APS size"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+
+    def f(x, nd=3):  # noqa: ANN001, ANN202
+        return "—" if x is None else f"{x:.{nd}f}"
+
+    for key in ("verbalized", "raw", "calibrated", "vector"):
+        r = metrics["methods"].get(key)
+        if r is None:
+            continue
+        ci = r.get("ece_ci") or [None, None]
+        table.add_row(key, f"{r['ece']:.3f} [{f(ci[0])}, {f(ci[1])}]", f(r.get("accuracy")), f(r.get("macro_f1")),
+                      f(r.get("nll")), f(r.get("brier")), f(r.get("aps_coverage")), f(r.get("aps_mean_set_size"), 2))
+    console.print(table)
+    if not metrics["calibrated"]:
+        err.print("[yellow]note:[/] the model has no calibration.json: 'calibrated' equals raw "
+                  "(run `formwhy calibrate`)")
+
+
+# --- the LLM path: base models and LoRA training ---------------------------------------------------------------
+
+from formwhy.llm.cli import models_app, train_llm  # noqa: E402
+
+app.add_typer(models_app, name="models")
+train_app.command("llm")(train_llm)
 
 
 if __name__ == "__main__":  # pragma: no cover

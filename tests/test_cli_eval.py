@@ -1,0 +1,209 @@
+"""`formwhy train features`, `calibrate`, `classify` and `evaluate` end to end, and their bad-input paths."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from formwhy.build import simulated_examples
+from formwhy.cli import app
+from formwhy.dataset import write_examples
+from formwhy.taxonomy import DEFAULT_PRIOR, NAMES
+from formwhy.trace import EXAMPLES_DIR
+
+runner = CliRunner()
+FAST = ["--max-iter", "40", "--learning-rate", "0.15"]
+EVAL_FILES = ("metrics.json", "report.md", "reliability.png", "confusion.png", "risk_coverage.png")
+
+
+def _out(res) -> str:  # noqa: ANN001
+    return " ".join(res.output.split())
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    write_examples(root / "train.jsonl", simulated_examples(360, seed=201, prior=DEFAULT_PRIOR, hard_share=0.25))
+    write_examples(root / "validation.jsonl", simulated_examples(100, seed=202, prior=DEFAULT_PRIOR,
+                                                                 hard_share=0.25))
+    write_examples(root / "heldout.jsonl", simulated_examples(40, seed=203, prior=DEFAULT_PRIOR, hard_share=0.25))
+    model = root / "model"
+    res = runner.invoke(app, ["train", "features", "--train", str(root / "train.jsonl"), "--validation",
+                              str(root / "validation.jsonl"), "--out", str(model), *FAST])
+    assert res.exit_code == 0, res.output
+    assert "accuracy" in res.output and "macro-F1" in res.output and "T =" in res.output
+    return {"root": root, "model": model}
+
+
+def test_train_writes_model_dir(env: dict[str, Path]) -> None:
+    files = sorted(p.name for p in env["model"].iterdir())
+    assert files == ["calibration.json", "formwhy.json", "model.skops"]
+    cal = json.loads((env["model"] / "calibration.json").read_text())
+    assert cal["temperature"]["temperature"] > 0 and cal["aps"]["alpha"] == 0.1
+    assert not [p for p in env["root"].iterdir() if p.name.startswith(".")]  # no temp folders left
+
+
+def test_train_no_calibrate_and_refuses_test_sets(env: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    res = runner.invoke(app, ["train", "features", "--train", str(env["root"] / "train.jsonl"), "--validation",
+                              str(env["root"] / "validation.jsonl"), "--out", str(out), "--no-calibrate", *FAST])
+    assert res.exit_code == 0, res.output
+    assert not (out / "calibration.json").exists() and (out / "model.skops").exists()
+    test_file = tmp_path / "test.jsonl"
+    shutil.copy(env["root"] / "heldout.jsonl", test_file)
+    res = runner.invoke(app, ["train", "features", "--train", str(test_file), "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "refusing to train on a test set" in _out(res)
+    assert not (tmp_path / "x").exists()
+
+
+def test_calibrate_guard_and_force(env: dict[str, Path], tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(env["model"], model)
+    before = (model / "calibration.json").read_text()
+    small = tmp_path / "small.jsonl"
+    small.write_text("\n".join((env["root"] / "validation.jsonl").read_text().splitlines()[:12]) + "\n")
+    res = runner.invoke(app, ["calibrate", "--backend", "features", "--model", str(model), "--data", str(small)])
+    assert res.exit_code == 1
+    assert "refusing to fit: only 12 calibration rows" in _out(res) and "--force" in _out(res)
+    assert (model / "calibration.json").read_text() == before
+    res = runner.invoke(app, ["calibrate", "--backend", "features", "--model", str(model), "--data", str(small),
+                              "--force"])
+    assert res.exit_code == 0, res.output
+    assert "T =" in res.output and "NLL" in res.output
+    cal = json.loads((model / "calibration.json").read_text())
+    assert cal["fit"]["n"] == 12 and cal["fit"]["forced"] is True and cal["data"] == str(small)
+    res = runner.invoke(app, ["calibrate", "--model", str(model), "--data",
+                              str(env["root"] / "validation.jsonl")])
+    assert res.exit_code == 0, res.output
+    assert json.loads((model / "calibration.json").read_text())["fit"]["n"] == 100
+
+
+def test_classify_spec_examples_json(env: dict[str, Path]) -> None:
+    files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
+    res = runner.invoke(app, ["classify", *files, "--model", str(env["model"]), "--json", "--reasoning"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+    assert len(rows) == 6
+    for row, f in zip(rows, files, strict=True):
+        assert row["source"] == f and row["class"] in NAMES and 0 < row["probability"] <= 1
+        assert row["calibrated"] is True and row["class"] in row["prediction_set"]
+        assert row["recovery_flow"] and isinstance(row["reasoning"], str) and "label" not in row
+        assert abs(sum(row["probs"].values()) - 1) < 1e-4
+    correct = sum(Path(r["source"]).stem.split("-", 1)[1] == r["class"] for r in rows)
+    assert correct >= 5
+
+
+def test_classify_labelled_jsonl_table_and_uncalibrated(env: dict[str, Path], tmp_path: Path) -> None:
+    res = runner.invoke(app, ["classify", str(env["root"] / "heldout.jsonl"), "--model", str(env["model"])])
+    assert res.exit_code == 0, res.output
+    assert "recovery" in res.output and "price_shock" in res.output
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("model.skops", "formwhy.json"):
+        shutil.copy(env["model"] / name, bare / name)
+    res = runner.invoke(app, ["classify", str(EXAMPLES_DIR / "1-price_shock.json"), "--model", str(bare),
+                              "--json"])
+    assert res.exit_code == 0, res.output
+    row = json.loads(res.stdout)
+    assert row["calibrated"] is False and row["prediction_set"] is None
+    assert row["probability"] == pytest.approx(row["raw_probability"])
+
+
+def test_classify_invalid_traces_name_file_and_paths(env: dict[str, Path], tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES_DIR / "1-price_shock.json").read_text())
+    doc["events"][12]["value"] = "SAVE10"
+    doc["events"][3]["t"] = -5
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    res = runner.invoke(app, ["classify", str(bad), str(tmp_path / "missing.json"), "--model", str(env["model"])])
+    assert res.exit_code == 1
+    out = _out(res)
+    assert f"{bad}: invalid trace" in out and "events[12].value: unknown key" in out and "events[3].t" in out
+    assert f"{tmp_path / 'missing.json'}: no such file" in out and "SAVE10" not in out
+
+
+def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    res = runner.invoke(app, ["evaluate", "--data", str(env["root"] / "heldout.jsonl"), "--backend", "features",
+                              "--model", str(env["model"]), "--out", str(out), "--boot", "50", "--bins", "10"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(EVAL_FILES)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n"] == 40 and m["backend"] == "features" and m["n_bins"] == 10 and m["binning"] == "equal_width"
+    assert m["data"] == str(env["root"] / "heldout.jsonl") and "features:" in m["model"]
+    base = {"accuracy", "macro_f1", "ece", "ece_ci", "nll", "brier"}
+    assert base <= set(m["methods"]["raw"])
+    assert base | {"aps_coverage", "aps_mean_set_size", "temperature"} <= set(m["methods"]["calibrated"])
+    assert "verbalized" not in m["methods"]
+    assert len(m["methods"]["raw"]["ece_ci"]) == 2
+    assert set(m["per_class"]) == set(NAMES)
+    assert set(m["per_class"]["price_shock"]) == {"precision", "recall", "f1", "support"}
+    assert len(m["confusion"]) == 6 and all(len(r) == 6 for r in m["confusion"])
+    assert sum(map(sum, m["confusion"])) == 40
+    assert set(m["latency_ms"]) >= {"p50", "p95"} and m["aurc"] >= 0
+    report = (out / "report.md").read_text()
+    assert "10 bins, equal width" in report and "n = 40" in report and "| raw |" in report
+    assert "calibrated (temperature)" in report
+    for png in ("reliability.png", "confusion.png", "risk_coverage.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # again into the same folder: replaced, not refused
+    res = runner.invoke(app, ["evaluate", "--data", str(env["root"] / "heldout.jsonl"), "--model", str(env["model"]),
+                              "--out", str(out), "--boot", "20"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "metrics.json").read_text())["n_boot"] == 20
+
+
+def _bad_eval(args: list[str], out: Path, message: str) -> None:
+    res = runner.invoke(app, ["evaluate", *args, "--out", str(out), "--boot", "10"])
+    assert res.exit_code == 1, res.output
+    assert message in _out(res), res.output
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+
+
+def test_evaluate_bad_inputs(env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = env["root"] / "heldout.jsonl"
+    model = ["--model", str(env["model"])]
+    out = tmp_path / "eval"
+    _bad_eval(["--data", str(good), "--model", str(tmp_path / "nope")], out, "run `formwhy train features` first")
+    _bad_eval(["--data", str(good), "--backend", "magic"], out, "unknown backend 'magic'; available: features")
+    lines = good.read_text().splitlines()
+    row = json.loads(lines[1])
+    row["label"] = "bored"
+    bad_label = tmp_path / "bad_label.jsonl"
+    bad_label.write_text("\n".join([lines[0], json.dumps(row), *lines[2:]]) + "\n")
+    _bad_eval(["--data", str(bad_label), *model], out, f"{bad_label}:2: label 'bored' is not one of")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(lines[0] + "\n{not json\n")
+    _bad_eval(["--data", str(broken), *model], out, f"{broken}:2: not valid JSON")
+    bad_trace = tmp_path / "bad_trace.jsonl"
+    row = json.loads(lines[0])
+    row["trace"]["events"][0]["value"] = "x"
+    bad_trace.write_text(json.dumps(row) + "\n")
+    _bad_eval(["--data", str(bad_trace), *model], out, "events[0].value: unknown key")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    _bad_eval(["--data", str(empty), *model], out, f"{empty}: no examples")
+    _bad_eval(["--data", str(tmp_path / "nofile.jsonl"), *model], out, "no such file")
+    _bad_eval(["--data", str(good), *model, "--bins", "0"], out, "--bins must be at least 1")
+    # the default model path (models/features, relative to the working folder) does not exist here
+    monkeypatch.chdir(tmp_path)
+    _bad_eval(["--data", str(good)], out, "no model at models/features: run `formwhy train features` first")
+    # an existing folder that is not an evaluation is never replaced
+    other = tmp_path / "precious"
+    other.mkdir()
+    (other / "notes.txt").write_text("keep")
+    res = runner.invoke(app, ["evaluate", "--data", str(good), *model, "--out", str(other), "--boot", "10"])
+    assert res.exit_code == 1 and "refusing to replace" in _out(res)
+    assert (other / "notes.txt").read_text() == "keep"
+
+
+def test_calibrate_and_classify_bad_backend(env: dict[str, Path]) -> None:
+    res = runner.invoke(app, ["calibrate", "--backend", "magic", "--data", str(env["root"] / "validation.jsonl")])
+    assert res.exit_code == 1 and "unknown backend 'magic'" in _out(res)
+    res = runner.invoke(app, ["classify", str(EXAMPLES_DIR / "1-price_shock.json"), "--backend", "magic"])
+    assert res.exit_code == 1 and "unknown backend 'magic'" in _out(res)
