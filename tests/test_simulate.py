@@ -66,7 +66,8 @@ def test_textbook_signals(sample: list) -> None:
     easy = [e for e in sample if not e.hard]
     tech = [e for e in easy if e.label == "technical_error"]
     assert all(has(e, lambda ev: (ev["type"] == "response" and not ev["ok"]) or ev["type"] == "js_error"
-                   or ev.get("code") == "declined") for e in tech)
+                   or ev.get("code") == "declined" or (ev["type"] == "error" and "field" not in ev))
+               for e in tech)
     price = [e for e in easy if e.label == "price_shock"]
     assert all(has(e, lambda ev: ev["type"] == "price") for e in price)
     friction = [e for e in easy if e.label == "form_friction"]
@@ -80,7 +81,10 @@ def test_reasoning_is_grounded(sample: list) -> None:
         assert e.reasoning and e.reasoning.endswith(".")
         if e.label == "form_friction":
             n_err = sum(ev["type"] == "error" for ev in e.trace["events"])
-            assert e.reasoning.startswith(f"{n_err} validation error")
+            if e.reasoning.startswith("Fought the input"):
+                assert e.hard  # the no-error variant of friction is a hard case
+            elif "one validation error on" not in e.reasoning:  # (a secondary signal adds one)
+                assert e.reasoning.startswith(f"{n_err} validation error")
 
 
 def test_no_typed_values_anywhere(sample: list) -> None:

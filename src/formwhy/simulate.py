@@ -660,6 +660,8 @@ def sc_form_friction(sc: Scenario) -> tuple[str, float]:
     if not fields:
         fields = [f for f in form.fields if f.type not in _CHOICE_TYPES] or form.fields
     s.pace *= rng.uniform(1.1, 1.5)  # friction: slower than usual
+    if sc.hard and rng.random() < 0.35:
+        return _friction_without_errors(sc, stop, fields)
     n_err = rng.randint(1, 2) if sc.hard else rng.randint(2, 5)
     err_fields = rng.sample(fields, min(len(fields), rng.randint(1, 3)))
     errs, refocus = 0, 0
@@ -697,11 +699,36 @@ def sc_form_friction(sc: Scenario) -> tuple[str, float]:
         s.add("click", target=rng.choice(["help", "back", "show_password", "format_hint"]))
     if sc.hard and rng.random() < 0.5:
         s.brief_tab_switch()
-    s.exit(3000, 15000)
+    if rng.random() < 0.2:  # a long, visible pause over the form before giving up
+        s.exit(60_000, 120_000)
+    else:
+        s.exit(3000, 15000)
     names = sorted({f.name for f in err_fields})
     reasoning = (f"{errs} validation error{'s' if errs != 1 else ''} on {', '.join(names)} with "
                  f"{refocus} correction{'s' if refocus != 1 else ''}; left mid-form at step {stop} of {form.steps}.")
     return reasoning, 0.0
+
+
+def _friction_without_errors(sc: Scenario, stop: int, fields: list[FormField]) -> tuple[str, float]:
+    """Fighting an input mask: no validation message, but the same field cleared and retyped again and again."""
+    s, rng = sc.sess, sc.sess.rng
+    k = rng.randrange(len(fields))
+    for f in fields[:k]:
+        s.fill(f, typo=0.25)
+    f = fields[k]
+    s.wait(300, 1000)
+    s.add("focus", field=f.name)
+    tries = rng.randint(3, 5)
+    for _ in range(tries):
+        s.type_to(f, rng.randint(4, 12), typo=0.3)
+        s.wait(800, 3000)
+        s.add("input", field=f.name, len=0)
+        s.lens[f.name] = 0
+    s.wait(200, 800)
+    s.add("blur", field=f.name)
+    s.exit(5000, 40000)
+    return (f"Fought the input on {f.name}: cleared and retyped it {tries} times with no validation message; "
+            f"left mid-form at step {stop} of {sc.form.steps}."), 0.0
 
 
 def sc_technical_error(sc: Scenario) -> tuple[str, float]:
@@ -711,8 +738,8 @@ def sc_technical_error(sc: Scenario) -> tuple[str, float]:
     fields = [f for f in form.step_fields(stop) if f.role != "coupon"]
     s.fill_fields(fields)
     parts = []
-    mode = rng.choice(["5xx", "5xx", "timeout", "js", "declined"]) if not sc.hard else rng.choice(
-        ["slow", "js_only", "one_fail"])
+    mode = rng.choice(["5xx", "5xx", "timeout", "js", "declined", "generic"]) if not sc.hard else rng.choice(
+        ["slow", "js_only", "one_fail", "generic"])
     s.wait(400, 1500)
     s.add("submit", step=stop)
     if mode in ("5xx", "timeout", "one_fail"):
@@ -750,6 +777,15 @@ def sc_technical_error(sc: Scenario) -> tuple[str, float]:
                 s.wait(300, 1000)
                 s.add("submit", step=stop)
             parts.append("rage submits followed")
+    elif mode == "generic":  # the server rejects every submit with a generic, unfielded error message
+        n = rng.randint(2, 4) if not sc.hard else 1
+        for i in range(n):
+            if i:
+                s.wait(800, 3000)
+                s.add("submit", step=stop)
+            s.wait(300, 2500)
+            s.add("error", code="other")
+        parts.append(f"{n} submit{'s' if n > 1 else ''} answered only by a generic error not tied to any field")
     else:  # declined
         ms = int(rng.uniform(800, 3000))
         s.wait_exact(ms)
@@ -772,7 +808,10 @@ def sc_technical_error(sc: Scenario) -> tuple[str, float]:
         s.add("hidden")
         s.wait(3000, 10000)
         s.add("visible")
-    s.exit(2000, 12000)
+    if rng.random() < 0.3:
+        s.exit(150, 900)  # gone almost at once after the failure
+    else:
+        s.exit(2000, 12000)
     return "The site failed the visitor: " + "; ".join(parts) + ".", 0.0
 
 
