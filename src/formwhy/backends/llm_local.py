@@ -106,7 +106,7 @@ class LocalLLM:
         ids = torch.tensor([self.prefix_ids], device=self.device)
         with torch.inference_mode():
             out = self.trunk(input_ids=ids, use_cache=True)
-        return out.past_key_values
+        return out.cache
 
     def _digit_scores(self, h: Any) -> tuple[Any, Any | None]:
         """Digit logits (n, 6) from final hidden states (n, d), and optionally log P(digits) under the full vocab."""
@@ -142,7 +142,7 @@ class LocalLLM:
                     cache.batch_repeat_interleave(n)
                 p = len(self.prefix_ids)
                 full_mask = torch.cat([torch.ones((n, p), dtype=torch.long, device=self.device), mask], 1)
-                out = self.trunk(input_ids=ids, attention_mask=full_mask, past_key_values=cache, use_cache=True)
+                out = self.trunk(input_ids=ids, attention_mask=full_mask, cache=cache, use_cache=True)
             else:
                 out = self.trunk(input_ids=ids, attention_mask=mask)
             h = out.last_hidden_state[torch.arange(n, device=self.device), last]

@@ -1,0 +1,108 @@
+"""Latency and throughput of the local LLM backend (not a test; run it by hand on an otherwise idle machine).
+
+    .venv/bin/python bench/bench_llm.py [--model adapters/gemma3-270m-formwhy] [--data data/synthetic/test.jsonl]
+                                        [--n 30] [--threads 2]
+
+Measures on this machine, per trace, in the same run:
+
+* the fast path: probabilities only (cached instruction prefix, the six digit rows of the LM head), one trace at a
+  time (p50 / p95) and batched (traces/s at batch 8);
+* the naive path: the whole prompt, all 262k logits, then the digit columns (p50 / p95), and the ratio;
+* with reasoning (greedy generation of the JSON answer), a few traces;
+* prompt tokens per trace; and the training wall time per epoch from the adapter's manifest.
+
+Without ``--model`` (or when the adapter does not exist) it measures the *base* model: the same architecture and
+cost (a merged LoRA adds no work), but its answers are meaningless. Writes ``bench/results/llm.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="adapters/gemma3-270m-formwhy")
+    ap.add_argument("--data", default="data/synthetic/test.jsonl")
+    ap.add_argument("--n", type=int, default=30)
+    ap.add_argument("--reasoning-n", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--out", default="bench/results/llm.json")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from formwhy.backends.llm_local import LocalLLM
+    from formwhy.dataset import read_examples
+    from formwhy.llm.models import DEFAULT_BASE, load_base, load_tokenizer
+    from formwhy.llm.prompt import build_prompt
+    from formwhy.llm.train import digit_token_ids, read_manifest
+
+    adapter = Path(args.model)
+    manifest = None
+    t0 = time.perf_counter()
+    if (adapter / "formwhy.json").exists():
+        llm = LocalLLM.from_adapter(adapter)
+        manifest = read_manifest(adapter)
+        what = f"adapter {adapter}"
+    else:
+        tok = load_tokenizer(DEFAULT_BASE)
+        llm = LocalLLM(load_base(DEFAULT_BASE), tok, digit_token_ids(tok))
+        what = f"base model {DEFAULT_BASE} (no adapter at {adapter})"
+    load_s = time.perf_counter() - t0
+    traces = [e.trace for e in read_examples(args.data)][: args.n]
+    prompts = [build_prompt(t, llm.max_lines) for t in traces]
+    tokens = [len(llm.tok.encode(p, add_special_tokens=False)) for p in prompts]
+
+    llm.digit_logits(prompts[:2])  # warm-up
+    fast = []
+    for p in prompts:
+        t = time.perf_counter()
+        llm.digit_logits([p])
+        fast.append((time.perf_counter() - t) * 1000)
+    naive = []
+    for p in prompts:
+        t = time.perf_counter()
+        llm.full_forward_digit_logits(p)
+        naive.append((time.perf_counter() - t) * 1000)
+    t = time.perf_counter()
+    for i in range(0, len(prompts), 8):
+        llm.digit_logits(prompts[i:i + 8])
+    batched = len(prompts) / (time.perf_counter() - t)
+    reasoning = []
+    for p in prompts[: args.reasoning_n]:
+        t = time.perf_counter()
+        llm.digit_logits([p])
+        llm.generate_answer(p)
+        reasoning.append((time.perf_counter() - t) * 1000)
+
+    res = {
+        "what": what, "threads": args.threads, "n": len(prompts), "load_seconds": round(load_s, 1),
+        "load_average_1m": os.getloadavg()[0],
+        "prompt_tokens": {"mean": statistics.mean(tokens), "p50": pct(tokens, 50), "p95": pct(tokens, 95)},
+        "fast_ms": {"p50": pct(fast, 50), "p95": pct(fast, 95)},
+        "naive_ms": {"p50": pct(naive, 50), "p95": pct(naive, 95)},
+        "naive_over_fast_p50": pct(naive, 50) / pct(fast, 50),
+        "batched_traces_per_s": batched,
+        "with_reasoning_ms": {"p50": pct(reasoning, 50), "max": max(reasoning)} if reasoning else None,
+        "training": (manifest or {}).get("metrics"),
+    }
+    print(json.dumps(res, indent=2))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
