@@ -744,3 +744,26 @@ def test_openai_compatible_401_and_404_fail_fast(tmp_path: Path, monkeypatch: py
         assert "does not exist" in str(info.value)
         assert len(srv.bodies) <= 4  # one per worker at most, no retries
 
+
+
+def test_cli_data_build_with_source_anthropic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`formwhy data build --source anthropic`: the real anthropic SDK client against a local server speaking the
+    Anthropic Messages wire protocol; invalid answers are counted and dropped, the rest is deduplicated and split."""
+    from typer.testing import CliRunner
+
+    from formwhy.cli import app
+
+    out = tmp_path / "ds"
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    with anthropic_server(mixed) as srv:
+        res = CliRunner().invoke(app, ["data", "build", "--source", "anthropic", "--base-url", srv.url, "--n", "60",
+                                       "--n-val", "8", "--n-test", "8", "--out", str(out), "--concurrency", "4"])
+    assert res.exit_code == 0, res.output
+    ok, bad = expected_mixed(60)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["source"] == "anthropic" and summary["invalid"] == sum(bad.values())
+    assert summary["kept"] + summary["duplicates"] == len(ok) == len(lines_of(out / "raw-anthropic.jsonl"))
+    assert sum(summary["splits"].values()) == summary["kept"]
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    res = CliRunner().invoke(app, ["data", "build", "--source", "anthropic", "--out", str(tmp_path / "x")])
+    assert res.exit_code == 1 and "ANTHROPIC_API_KEY" in res.output
