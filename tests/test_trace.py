@@ -82,6 +82,23 @@ def test_error_messages_name_path_and_rule() -> None:
     assert any(e.startswith("events[15].type: unknown event type 'explode'") for e in errs)
 
 
+@pytest.mark.parametrize("where", ["context", "session_id", "events[16].field", "form.fields[0].sensitive"])
+def test_explicit_null_is_an_error_as_in_the_schema(where: str) -> None:
+    doc = _example()
+    if where == "context":
+        doc["context"] = None
+    elif where == "session_id":
+        doc["session_id"] = None
+    elif where == "events[16].field":
+        doc["events"][16]["field"] = None
+    else:
+        doc["form"]["fields"][0]["sensitive"] = None
+    assert not VALIDATOR.is_valid(doc)
+    with pytest.raises(TraceValidationError) as info:
+        parse_trace(doc)
+    assert f"{where}: must not be null" in info.value.errors
+
+
 def test_t_must_not_decrease() -> None:
     doc = _example()
     doc["events"][5]["t"] = 10

@@ -341,10 +341,32 @@ def parse_trace(data: Any, source: str | None = None) -> Trace:
     """
     if not isinstance(data, dict):
         raise TraceValidationError([f"(root): must be an object, got {type(data).__name__}"], source)
+    nulls = list(_null_paths(data, ""))  # the schema allows null nowhere; pydantic's optional fields would
     try:
-        return Trace.model_validate(data)
+        trace = Trace.model_validate(data)
     except ValidationError as exc:
-        raise TraceValidationError(format_errors(exc, data), source) from None
+        null_set = set(nulls)
+        errors = [e for e in format_errors(exc, data) if e.split(": ", 1)[0] not in null_set]
+        raise TraceValidationError([f"{p}: must not be null" for p in nulls] + errors, source) from None
+    if nulls:
+        raise TraceValidationError([f"{p}: must not be null" for p in nulls], source)
+    return trace
+
+
+def _null_paths(node: Any, path: str) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if value is None:
+                yield sub
+            else:
+                yield from _null_paths(value, sub)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            if value is None:
+                yield f"{path}[{i}]"
+            else:
+                yield from _null_paths(value, f"{path}[{i}]")
 
 
 def parse_trace_json(text: str | bytes, source: str | None = None) -> Trace:
