@@ -11,21 +11,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, from the CPU wheel on this machine's disk (a CUDA build would be several GB)
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	$(BIN)/pip install --quiet -e ".[llm,serve,dev]"
+	# llama-cpp-python builds from source the first time (~9 min on 2 cores; pip caches the wheel afterwards)
+	$(BIN)/pip install --quiet -e ".[llm,serve,dev,llamacpp]"
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
 
-## the main job on the embedded default: build the data, train + calibrate the fast model, classify the spec examples
+## the main job on the embedded default: build the data, train + calibrate the fast model, classify the spec's
+## examples, then serve the API and the demo checkout on http://127.0.0.1:8080/demo (local: no API key; Ctrl-C stops)
 run: setup
 	$(BIN)/formwhy data build
 	$(BIN)/formwhy train features
 	$(BIN)/formwhy classify src/formwhy/spec/examples/*.json
+	@echo "open http://127.0.0.1:8080/demo"
+	$(BIN)/formwhy serve --host 127.0.0.1 --port 8080 --no-auth
 
 ## the test suite (what CI runs)
 test: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests deploy bench
+	$(BIN)/formwhy models pull gemma3-270m
 	$(BIN)/python -m pytest -q
+	@if command -v node >/dev/null; then node --test deploy/cloudflare/test/; else echo "node not found: skipping the Worker tests"; fi
 
 lint: setup
 	$(BIN)/ruff check src tests
@@ -35,3 +41,18 @@ data: setup
 
 clean:
 	rm -rf $(VENV) data/synthetic runs .pytest_cache .ruff_cache
+
+## headless Chromium for tests/test_browser.py (Debian package; Playwright drives it, `playwright install` is not
+## used). Idempotent: nothing to do when /usr/bin/chromium exists; without root it only warns (the test then skips).
+.PHONY: chromium serve loadtest
+chromium:
+	@test -x /usr/bin/chromium || { if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+	  else echo "warning: /usr/bin/chromium is missing and this is not root: the browser test will be skipped"; fi; }
+
+## the HTTP service on 127.0.0.1:8080 (needs FORMWHY_API_KEY; see docs/service.md)
+serve: setup
+	$(BIN)/formwhy serve --host 127.0.0.1 --port 8080
+
+## HTTP load test of the fast path (writes bench/results/service_load.json)
+loadtest: setup
+	$(BIN)/python bench/load_test.py

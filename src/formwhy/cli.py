@@ -267,6 +267,22 @@ def _load_backend(name: str, model: Path | None):  # noqa: ANN202
     return backend, path, calibrator
 
 
+_BASE_URL_HELP = "--backend openai: the server URL (http://127.0.0.1:8000/v1); or set FORMWHY_OPENAI_BASE_URL."
+_MODEL_NAME_HELP = "--backend openai: the served model (the LoRA name on vLLM); or set FORMWHY_OPENAI_MODEL."
+
+
+def _server_options(base_url: str | None, model_name: str | None) -> None:
+    """--base-url / --model-name reach the openai backend's loader as its environment variables."""
+    import os
+
+    from formwhy.backends.openai_compat import ENV_BASE_URL, ENV_MODEL
+
+    if base_url:
+        os.environ[ENV_BASE_URL] = base_url
+    if model_name:
+        os.environ[ENV_MODEL] = model_name
+
+
 def _predict(backend, traces, reasoning: bool = False):  # noqa: ANN001, ANN202
     from formwhy.backends import BackendError
 
@@ -371,6 +387,8 @@ def calibrate_cmd(
     model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
     force: Annotated[bool, typer.Option(help="Fit even with too few rows or a class missing.")] = False,
     alpha: Annotated[float, typer.Option(help="APS miscoverage: sets aim at 1 - alpha coverage.")] = 0.1,
+    base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
+    model_name: Annotated[str | None, typer.Option(help=_MODEL_NAME_HELP)] = None,
 ) -> None:
     """Fit temperature and vector scaling and APS sets on validation data; store them beside the model."""
     from formwhy._fsutil import sha256_file
@@ -381,6 +399,7 @@ def calibrate_cmd(
         fail("--alpha must be in (0, 1)")
     _refuse_test_file(data, "calibrate")
     examples = _read_labelled(data)
+    _server_options(base_url, model_name)
     be, path, _ = _load_backend(backend, model)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
@@ -445,6 +464,8 @@ def classify(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per trace instead of a table.")] = False,
     reasoning: Annotated[bool, typer.Option("--reasoning", help="Ask the backend for a short reasoning.")] = False,
     method: Annotated[str, typer.Option(help="Calibration: temperature or vector.")] = "temperature",
+    base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
+    model_name: Annotated[str | None, typer.Option(help=_MODEL_NAME_HELP)] = None,
 ) -> None:
     """Why did each visitor leave? Class, calibrated probability, prediction set and recovery flow."""
     from formwhy.calibrator import METHODS
@@ -453,6 +474,7 @@ def classify(
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     items = _load_traces(files)
+    _server_options(base_url, model_name)
     be, _, cal = _load_backend(backend, model)
     preds = _predict(be, [tr for _, tr, _ in items], reasoning=reasoning)
     probs = cal.apply(preds, method=method)
@@ -512,6 +534,8 @@ def evaluate_cmd(
     method: Annotated[str, typer.Option(help="Calibration shown as 'calibrated': temperature or vector.")
                       ] = "temperature",
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
+    model_name: Annotated[str | None, typer.Option(help=_MODEL_NAME_HELP)] = None,
 ) -> None:
     """Metrics (ECE with bootstrap intervals, accuracy, macro-F1, NLL, Brier, APS), report and figures."""
     from formwhy._fsutil import atomic_dir, check_replaceable
@@ -529,6 +553,7 @@ def evaluate_cmd(
     except FileExistsError as exc:
         fail(str(exc))
     examples = _read_labelled(data)
+    _server_options(base_url, model_name)
     be, _, cal = _load_backend(backend, model)
     try:
         metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
@@ -569,6 +594,71 @@ from formwhy.llm.cli import models_app, train_llm  # noqa: E402
 
 app.add_typer(models_app, name="models")
 train_app.command("llm")(train_llm)
+
+
+# --- the HTTP service (docs/service.md) ------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    backend_config: Annotated[Path | None, typer.Option(help="Service config (.json or .toml): backends, routing "
+                                                              "policy, limits; see docs/service.md.")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve without an API key (local experiments only).")]
+    = False,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run the HTTP API (POST /v1/classify, /v1/classify/batch, /healthz, /metrics, /docs, /demo) with uvicorn.
+
+    The API key comes from FORMWHY_API_KEY (or api_key in the config file); requests send it as
+    'Authorization: Bearer <key>'.
+    """
+    import logging
+
+    import uvicorn
+
+    from formwhy.service import create_app, load_config
+
+    if backend_config is not None and not backend_config.exists():
+        fail(f"{backend_config}: no such file")
+    try:
+        config = load_config(backend_config, auth_disabled=True if no_auth else None)
+        application = create_app(config)
+    except ValueError as exc:
+        fail(str(exc))
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config.auth_disabled:
+        err.print("[bold red]WARNING: authentication is DISABLED (--no-auth): anyone who can reach "
+                  f"{host}:{port} can classify traces[/]", highlight=False)
+    # access_log off: uvicorn's access log prints query strings, which hold beacon tokens
+    uvicorn.run(application, host=host, port=port, log_level=log_level, access_log=False)
+
+
+@app.command("export")
+def export_cmd(
+    target: Annotated[str, typer.Option(help="vllm, llamacpp or workers-ai.")],
+    out: Annotated[Path, typer.Option(help="Output folder (new or empty; --force replaces it).")],
+    model: Annotated[Path, typer.Option(help="The LoRA adapter folder.")] = Path("adapters/gemma3-270m-formwhy"),
+    max_lora_rank: Annotated[int, typer.Option(help="vllm: the server's --max-lora-rank.")] = 16,
+    workers_base: Annotated[str | None, typer.Option(help="workers-ai: the catalog base model "
+                                                          "(e.g. @cf/google/gemma-2b-it-lora).")] = None,
+    fetch_converter: Annotated[bool, typer.Option(help="llamacpp: download llama.cpp's convert_lora_to_gguf.py "
+                                                       "(llama-cpp-python sdist) when it is not cached.")] = False,
+    force: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+) -> None:
+    """Check an adapter against a serving target's rules, then write what the target loads (refuses with reasons)."""
+    from formwhy.export import TARGETS, ExportRefused, export
+
+    if target not in TARGETS:
+        fail(f"--target must be one of {', '.join(TARGETS)}, not {target!r}")
+    try:
+        result = export(target, model, out, max_lora_rank=max_lora_rank, workers_base=workers_base, force=force,
+                        fetch_converter=fetch_converter)
+    except (ExportRefused, FileExistsError, FileNotFoundError, RuntimeError) as exc:
+        fail(str(exc))
+    console.print(f"wrote {out}/ ({', '.join(result['files'])})", highlight=False)
+    console.print(f"next: {result['next']}", highlight=False, markup=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

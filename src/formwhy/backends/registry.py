@@ -103,6 +103,24 @@ def _builtin() -> None:
                      help="hand-made trace features + gradient boosting (formwhy train features)")
     register_backend("llm", _load_llm, default_model=Path("adapters/gemma3-270m-formwhy"),
                      help="the fine-tuned LLM's first-token digit probabilities (formwhy train llm)")
+    register_backend("openai", _load_openai, default_model=Path("adapters/gemma3-270m-formwhy"),
+                     help="a vLLM / llama.cpp server's /v1/completions logprobs (--base-url, --model-name; "
+                          "--model: the local adapter dir for its manifest and calibration)")
+    register_backend("workers-ai", _load_workers_ai, default_model=Path("adapters/gemma3-270m-formwhy"),
+                     help="Cloudflare Workers AI with a LoRA (verbalized confidence only; CLOUDFLARE_API_TOKEN, "
+                          "CLOUDFLARE_ACCOUNT_ID, FORMWHY_WORKERS_AI_MODEL, FORMWHY_WORKERS_AI_LORA)")
+
+
+def _load_openai(model_path: Path | None) -> Backend:
+    from formwhy.backends.openai_compat import OpenAICompat
+
+    return OpenAICompat.from_env(model_path)
+
+
+def _load_workers_ai(model_path: Path | None) -> Backend:
+    from formwhy.backends.workers_ai import WorkersAI
+
+    return WorkersAI.from_env(model_path)
 
 
 _builtin()

@@ -1,0 +1,1 @@
+../src/formwhy/service/static/formwhy.js
