@@ -77,9 +77,9 @@ def main() -> None:
         t = time.perf_counter()
         llm.full_forward_digit_logits(p)
         naive.append((time.perf_counter() - t) * 1000)
+    llm.batch_size = 8
     t = time.perf_counter()
-    for i in range(0, len(prompts), 8):
-        llm.digit_logits(prompts[i:i + 8])
+    llm.predict(traces)  # batches of 8 prompts of similar length
     batched = len(prompts) / (time.perf_counter() - t)
     reasoning = []
     for p in prompts[: args.reasoning_n]:

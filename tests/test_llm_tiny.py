@@ -70,6 +70,9 @@ def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
     np.testing.assert_allclose(again, fast[:2], atol=1e-5)
     assert inside is not None and np.all(inside <= 1e-6)
     preds = llm.predict(traces)
+    one_by_one = [llm.predict([t])[0] for t in traces]  # batches are length-sorted; answers keep input order
+    for a, b in zip(preds, one_by_one, strict=True):
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
     for p in preds:
         assert p.probs.shape == (6,) and abs(p.probs.sum() - 1) < 1e-9
         assert 0.0 <= p.extra["outside_mass"] <= 1.0

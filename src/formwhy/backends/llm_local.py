@@ -170,34 +170,39 @@ class LocalLLM:
     # -- the Backend contract ----------------------------------------------------------------------------
 
     def predict(self, traces: Sequence[Any], *, reasoning: bool = False) -> list[Prediction]:
+        """Predictions in input order. Batches are formed from prompts of similar length (less padding)."""
+        all_prompts = [build_prompt(t, self.max_lines) for t in traces]
+        order = sorted(range(len(traces)), key=lambda i: len(all_prompts[i]))
+        out: list[Prediction | None] = [None] * len(traces)
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            for i, pred in zip(idx, self._predict_batch([all_prompts[i] for i in idx], reasoning), strict=True):
+                out[i] = pred
+        return [p for p in out if p is not None]
+
+    def _predict_batch(self, prompts: list[str], reasoning: bool) -> list[Prediction]:
+        t0 = time.perf_counter()
+        try:
+            logits, inside = self.digit_logits(prompts)
+        except Exception as exc:  # a model failure is a backend failure, named as such
+            raise BackendError(self.name, f"forward pass failed: {exc}") from exc
+        per = (time.perf_counter() - t0) * 1000 / len(prompts)
         preds: list[Prediction] = []
-        for start in range(0, len(traces), self.batch_size):
-            chunk = traces[start:start + self.batch_size]
-            prompts = [build_prompt(t, self.max_lines) for t in chunk]
-            t0 = time.perf_counter()
-            try:
-                logits, inside = self.digit_logits(prompts)
-            except Exception as exc:  # a model failure is a backend failure, named as such
-                raise BackendError(self.name, f"forward pass failed: {exc}") from exc
-            per = (time.perf_counter() - t0) * 1000 / len(chunk)
-            for i, trace in enumerate(chunk):
-                z = logits[i].astype(np.float64)
-                probs = np.exp(z - z.max())
-                probs /= probs.sum()
-                extra: dict[str, Any] = {}
-                if inside is not None:
-                    extra["outside_mass"] = float(max(0.0, 1.0 - np.exp(inside[i])))
-                pred = Prediction(probs=probs, logits=z, latency_ms=per, extra=extra)
-                if reasoning:
-                    t1 = time.perf_counter()
-                    text = self.generate_answer(prompts[i])
-                    try:
-                        ans = parse_answer(text)
-                        pred.reasoning, pred.verbalized, pred.verbalized_label = (
-                            ans.reasoning, ans.confidence, ans.label)
-                    except AnswerFormatError as exc:
-                        pred.extra["answer_error"] = exc.reason
-                    pred.extra["reasoning_ms"] = (time.perf_counter() - t1) * 1000
-                preds.append(pred)
-                del trace
+        for i, prompt in enumerate(prompts):
+            z = logits[i].astype(np.float64)
+            probs = np.exp(z - z.max())
+            probs /= probs.sum()
+            extra: dict[str, Any] = {}
+            if inside is not None:
+                extra["outside_mass"] = float(max(0.0, 1.0 - np.exp(inside[i])))
+            pred = Prediction(probs=probs, logits=z, latency_ms=per, extra=extra)
+            if reasoning:
+                t1 = time.perf_counter()
+                try:
+                    ans = parse_answer(self.generate_answer(prompt))
+                    pred.reasoning, pred.verbalized, pred.verbalized_label = ans.reasoning, ans.confidence, ans.label
+                except AnswerFormatError as exc:
+                    pred.extra["answer_error"] = exc.reason
+                pred.extra["reasoning_ms"] = (time.perf_counter() - t1) * 1000
+            preds.append(pred)
         return preds
