@@ -363,12 +363,6 @@ def extract_dict(trace: Trace) -> dict[str, float]:
                 pw_typed = max(pw_typed, new)
             if f in coupon:
                 d["coupon_inputs"] += 1
-            if open_field == f:
-                open_inputs += 1
-            last_input_t[f] = t
-            last_any_input_t = t
-            if last_price_t is not None and f not in coupon:
-                d["inputs_after_last_price"] += 1
         elif kind == "autofill" or kind == "change":
             f = ev.field
             d["n_autofill" if kind == "autofill" else "n_change"] += 1
@@ -376,12 +370,6 @@ def extract_dict(trace: Trace) -> dict[str, float]:
             filled.add(f)
             if kind == "autofill":
                 lens[f] = max(lens.get(f, 0), 10)
-            if open_field == f:
-                open_inputs += 1
-            last_input_t[f] = t
-            last_any_input_t = t
-            if last_price_t is not None and f not in coupon:
-                d["inputs_after_last_price"] += 1
         elif kind == "error":
             f = ev.field
             code = ev.code
@@ -453,6 +441,14 @@ def extract_dict(trace: Trace) -> dict[str, float]:
                 last_visible_t = t
                 if open_field is not None:
                     open_since = t
+        if kind in ("input", "paste", "autofill", "change"):  # a value changed on field ev.field
+            f = ev.field
+            if open_field == f:
+                open_inputs += 1
+            last_input_t[f] = t
+            last_any_input_t = t
+            if last_price_t is not None and f not in coupon:
+                d["inputs_after_last_price"] += 1
     # the end of the trace
     if hidden:
         hidden_periods.append(t_end - hidden_since)
