@@ -21,7 +21,6 @@ import os
 import platform
 import socket
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,6 +30,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from formwhy.service.threaded import serve_in_thread
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "src" / "formwhy" / "spec" / "examples"
 LLM_ADAPTER = ROOT / "adapters" / "gemma3-270m-formwhy"
@@ -39,31 +40,6 @@ OUT = ROOT / "bench" / "results" / "service_load.json"
 
 def example_traces() -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(EXAMPLES.glob("*.json"))]
-
-
-@contextmanager
-def serve_in_thread(app: Any):  # noqa: ANN201
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    try:
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 async def run_load(base_url: str, api_key: str, *, n_requests: int, concurrency: int, max_seconds: float,
