@@ -95,3 +95,5 @@ def test_every_command_has_help() -> None:
 def test_render_command() -> None:
     res = runner.invoke(app, ["render", str(EXAMPLES_DIR / "3-trust_concern.json")])
     assert res.exit_code == 0 and "focus ssn*" in res.output
+    res = runner.invoke(app, ["render", str(EXAMPLES_DIR / "missing.json")])
+    assert res.exit_code == 1 and "no such file" in res.output

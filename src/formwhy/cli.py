@@ -68,23 +68,8 @@ def render(
     """Print the compact text form of a trace that the model reads."""
     from formwhy.render import render_trace
 
-    trace = _load_trace(file)
+    _, trace, _ = _load_traces([file])[0]
     console.print(render_trace(trace, max_lines=max_lines), markup=False, highlight=False)
-
-
-def _load_trace(file: Path):  # noqa: ANN202
-    from formwhy.trace import TraceValidationError, parse_trace_json, unwrap_trace
-
-    if not file.exists():
-        fail(f"{file}: no such file")
-    try:
-        text = file.read_text(encoding="utf-8")
-        doc = json.loads(text)
-        return parse_trace_json(json.dumps(unwrap_trace(doc)), str(file))
-    except json.JSONDecodeError as exc:
-        fail(f"{file}: not valid JSON: {exc}")
-    except TraceValidationError as exc:
-        fail(f"{file}: invalid trace:\n  " + "\n  ".join(exc.errors))
 
 
 @data_app.command("build")
