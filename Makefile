@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) chromium
 
 ## the main job on the embedded default: build the data, train + calibrate the fast model, classify the spec's
-## examples, then serve the API and the demo checkout on http://127.0.0.1:8080/demo (local: no API key; Ctrl-C stops)
+## examples with the shipped fine-tuned LLM adapter (Gemma 3 270M + LoRA, adapters/gemma3-270m-formwhy), then serve
+## the API (features -> llm routing) and the demo checkout on http://127.0.0.1:8080/demo (no API key; Ctrl-C stops)
 run: setup
 	$(BIN)/formwhy data build
 	$(BIN)/formwhy train features
@@ -30,6 +31,8 @@ run: setup
 test: setup
 	$(BIN)/ruff check src tests deploy bench
 	$(BIN)/formwhy models pull gemma3-270m
+	# llama.cpp's LoRA converter (from the llama-cpp-python sdist on PyPI) for the live llama.cpp test
+	$(BIN)/formwhy models converter
 	$(BIN)/python -m pytest -q
 	@if command -v node >/dev/null; then node --test deploy/cloudflare/test/; else echo "node not found: skipping the Worker tests"; fi
 

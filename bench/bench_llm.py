@@ -9,7 +9,10 @@ Measures on this machine, per trace, in the same run:
   time (p50 / p95) and batched (traces/s at batch 8);
 * the naive path: the whole prompt, all 262k logits, then the digit columns (p50 / p95), and the ratio;
 * with reasoning (greedy generation of the JSON answer), a few traces;
-* prompt tokens per trace; and the training wall time per epoch from the adapter's manifest.
+* prompt tokens per trace; and the training wall time per epoch from the adapter's manifest;
+* with ``--train-batches K``: one training micro-batch (4 sequences, forward + backward through a fresh r=16 LoRA)
+  timed K times with the answer-only loss that ``formwhy train llm`` uses (LM head on the answer rows only) and with
+  the naive loss (all 262k logits at every position), and the ratio.
 
 Without ``--model`` (or when the adapter does not exist) it measures the *base* model: the same architecture and
 cost (a merged LoRA adds no work), but its answers are meaningless. Writes ``bench/results/llm.json``.
@@ -38,6 +41,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--reasoning-n", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--train-batches", type=int, default=0, help="time K training micro-batches each way")
+    ap.add_argument("--train-data", default="data/synthetic/train.jsonl")
     ap.add_argument("--out", default="bench/results/llm.json")
     args = ap.parse_args()
 
@@ -98,10 +103,55 @@ def main() -> None:
         "batched_traces_per_s": batched,
         "with_reasoning_ms": {"p50": pct(reasoning, 50), "max": max(reasoning)} if reasoning else None,
         "training": (manifest or {}).get("metrics"),
+        "training_step": train_step_times(args.train_data, args.train_batches) if args.train_batches else None,
     }
     print(json.dumps(res, indent=2))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+def train_step_times(train_data: str, k: int, micro_batch: int = 4) -> dict:
+    """Seconds per training micro-batch (forward + backward), answer-only loss vs the naive full-logits loss."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from formwhy.dataset import read_examples
+    from formwhy.llm.models import DEFAULT_BASE, load_base, load_tokenizer
+    from formwhy.llm.prompt import MAX_EVENT_LINES
+    from formwhy.llm.train import answer_only_loss, to_records
+
+    tok = load_tokenizer(DEFAULT_BASE)
+    model = get_peft_model(load_base(DEFAULT_BASE), LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
+                                                               target_modules="all-linear", task_type="CAUSAL_LM"))
+    model.train()
+    recs = to_records(read_examples(train_data)[:micro_batch], MAX_EVENT_LINES)
+    seqs, labs = [], []
+    for r in recs:
+        p = [tok.bos_token_id] + tok.encode(r["prompt"], add_special_tokens=False)
+        c = tok.encode(r["completion"], add_special_tokens=False) + [tok.eos_token_id]
+        seqs.append(p + c)
+        labs.append([-100] * len(p) + c)
+    L = max(map(len, seqs))
+    ids = torch.tensor([s + [tok.pad_token_id] * (L - len(s)) for s in seqs])
+    mask = torch.tensor([[1] * len(s) + [0] * (L - len(s)) for s in seqs])
+    labels = torch.tensor([lb + [-100] * (L - len(lb)) for lb in labs])
+
+    def step(naive: bool) -> float:
+        t = time.perf_counter()
+        if naive:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        else:
+            loss = answer_only_loss(model, ids, mask, labels)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return time.perf_counter() - t
+
+    step(False)  # warm-up
+    answer_only = [step(False) for _ in range(k)]
+    naive = [step(True) for _ in range(k)]
+    return {"micro_batch": micro_batch, "tokens_per_sequence": L, "answer_tokens": int((labels != -100).sum()),
+            "answer_only_s": statistics.median(answer_only), "naive_s": statistics.median(naive),
+            "naive_over_answer_only": statistics.median(naive) / statistics.median(answer_only)}
 
 
 if __name__ == "__main__":

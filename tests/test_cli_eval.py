@@ -84,7 +84,8 @@ def test_calibrate_guard_and_force(env: dict[str, Path], tmp_path: Path) -> None
 
 def test_classify_spec_examples_json(env: dict[str, Path]) -> None:
     files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
-    res = runner.invoke(app, ["classify", *files, "--model", str(env["model"]), "--json", "--reasoning"])
+    res = runner.invoke(app, ["classify", *files, "--backend", "features", "--model", str(env["model"]), "--json",
+                              "--reasoning"])
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
     assert len(rows) == 6
@@ -98,14 +99,16 @@ def test_classify_spec_examples_json(env: dict[str, Path]) -> None:
 
 
 def test_classify_labelled_jsonl_table_and_uncalibrated(env: dict[str, Path], tmp_path: Path) -> None:
-    res = runner.invoke(app, ["classify", str(env["root"] / "heldout.jsonl"), "--model", str(env["model"])])
+    res = runner.invoke(app, ["classify", str(env["root"] / "heldout.jsonl"), "--backend", "features", "--model",
+                              str(env["model"])])
     assert res.exit_code == 0, res.output
     assert "recovery" in res.output and "price_shock" in res.output
     bare = tmp_path / "bare"
     bare.mkdir()
     for name in ("model.skops", "formwhy.json"):
         shutil.copy(env["model"] / name, bare / name)
-    res = runner.invoke(app, ["classify", str(EXAMPLES_DIR / "1-price_shock.json"), "--model", str(bare),
+    res = runner.invoke(app, ["classify", str(EXAMPLES_DIR / "1-price_shock.json"), "--backend", "features",
+                              "--model", str(bare),
                               "--json"])
     assert res.exit_code == 0, res.output
     row = json.loads(res.stdout)
@@ -119,7 +122,8 @@ def test_classify_invalid_traces_name_file_and_paths(env: dict[str, Path], tmp_p
     doc["events"][3]["t"] = -5
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))
-    res = runner.invoke(app, ["classify", str(bad), str(tmp_path / "missing.json"), "--model", str(env["model"])])
+    res = runner.invoke(app, ["classify", str(bad), str(tmp_path / "missing.json"), "--backend", "features",
+                              "--model", str(env["model"])])
     assert res.exit_code == 1
     out = _out(res)
     assert f"{bad}: invalid trace" in out and "events[12].value: unknown key" in out and "events[3].t" in out

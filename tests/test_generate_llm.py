@@ -49,12 +49,12 @@ from formwhy.trace import EVENT_TYPES, EXAMPLES_DIR
 
 pytestmark = [
     pytest.mark.timeout(60),
-    # the SDK warns that the default model (claude-sonnet-4-5) has an end-of-life date; not this test's concern
-    pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
+    # the default model must not be one the SDK calls deprecated (claude-sonnet-4-5 was, end of November 2026)
+    pytest.mark.filterwarnings("error:The model .* is deprecated:DeprecationWarning"),
 ]
 
 API_KEY = "sk-test-key"
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-5-5"
 OAI_MODEL = "local-model"
 SECRET = "secret.person@example.com"  # a "typed value" a bad answer leaks; must never reach a file or a log
 
@@ -570,7 +570,7 @@ def test_anthropic_key_and_base_url_from_env(tmp_path: Path, monkeypatch: pytest
         monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
         gen = AnthropicGenerator(timeout=10, temperature=0.7, max_tokens=5000)
-        assert gen.base_url == srv.url and gen.model == "claude-sonnet-4-5"
+        assert gen.base_url == srv.url and gen.model == "claude-sonnet-5-5"
         report = generate(3, tmp_path / "o.jsonl", gen, **FAST)
     assert report.written == 3
     assert srv.bodies[0]["temperature"] == 0.7 and srv.bodies[0]["max_tokens"] == 5000

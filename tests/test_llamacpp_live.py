@@ -141,3 +141,31 @@ def test_openai_backend_matches_local_llm(server, local) -> None:  # noqa: ANN00
         assert rp.probs.argmax() == lp.probs.argmax(), name
         assert abs(rp.extra["outside_mass"] - lp.extra["outside_mass"]) < 0.1
     print(f"worst |d log p| over the six examples: {worst:.3f} nat (tolerance {TOLERANCE_NAT})")
+
+
+@pytest.mark.skipif(not HAS_ADAPTER, reason="needs the trained adapter (its manifest gives the digit ids)")
+def test_cli_evaluate_against_llamacpp_matches_local(server, local, tmp_path) -> None:  # noqa: ANN001
+    """`formwhy evaluate --backend openai --base-url http://127.0.0.1:PORT/v1` against the llama.cpp server writes
+    the same class probabilities as the local backend (predictions.jsonl, raw = before temperature)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from formwhy.cli import app
+    from formwhy.dataset import Example
+
+    traces = example_traces()
+    data = tmp_path / "examples.jsonl"
+    data.write_text("".join(json.dumps(Example(tr, name, id=name).to_json()) + "\n" for name, tr in traces.items()))
+    res = CliRunner().invoke(app, ["evaluate", "--data", str(data), "--out", str(tmp_path / "ev"), "--backend",
+                                   "openai", "--base-url", server, "--model", str(ADAPTER), "--boot", "50"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    local_probs = [p.probs for p in local.predict(list(traces.values()))]
+    for row, lp in zip(rows, local_probs, strict=True):
+        rp = np.asarray(row["raw"])
+        print(f"{row['id']:16s} evaluate/openai {np.round(rp, 3)} local {np.round(lp, 3)}")
+        assert np.abs(rp - lp).max() < TOLERANCE_PROB, (row["id"], rp, lp)
+        assert rp.argmax() == lp.argmax(), row["id"]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert metrics["backend"] == "openai" and metrics["n"] == len(traces)

@@ -18,6 +18,7 @@ from formwhy.backends.llm_local import LocalLLM  # noqa: E402
 from formwhy.build import build_simulated  # noqa: E402
 from formwhy.llm.prompt import PREFIX, PROMPT_VERSION, build_prompt  # noqa: E402
 from formwhy.llm.train import TrainConfig, answer_only_loss, digit_token_ids, read_manifest, train  # noqa: E402
+from formwhy.taxonomy import NAMES  # noqa: E402
 from formwhy.trace import example_traces  # noqa: E402
 
 
@@ -112,6 +113,27 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     llm = LocalLLM.from_adapter(out)
     preds = llm.predict(list(example_traces().values()))
     assert len(preds) == 6 and all(p.probs.shape == (6,) for p in preds)
+
+    # calibrate writes calibration.json beside the adapter and the temperature into its manifest; evaluate with
+    # --verbalized generates the answers and writes one prediction per example
+    from typer.testing import CliRunner
+
+    from formwhy.cli import app
+
+    res = CliRunner().invoke(app, ["calibrate", "--backend", "llm", "--model", str(out), "--data",
+                                   str(tmp_path / "data/validation.jsonl"), "--force"])
+    assert res.exit_code == 0, res.output
+    m = read_manifest(out)
+    cal = json.loads((out / "calibration.json").read_text())
+    assert m["temperature"] == pytest.approx(cal["temperature"]["temperature"], rel=1e-5)
+    assert m["calibration"]["n"] == 12 and len(m["calibration"]["data_sha256"]) == 64
+    res = CliRunner().invoke(app, ["evaluate", "--backend", "llm", "--model", str(out), "--data",
+                                   str(tmp_path / "data/test.jsonl"), "--out", str(tmp_path / "ev"), "--boot", "20",
+                                   "--verbalized"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(len(r["raw"]) == 6 and r["predicted"] in NAMES for r in rows)
+    assert all(abs(sum(r["calibrated"]) - 1) < 1e-4 for r in rows)
 
 
 def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:

@@ -347,3 +347,65 @@ def test_cors_only_when_configured():
                                                    "Access-Control-Request-Method": "POST"})
     assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "https://shop.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+# --- the shipped production config (deploy/service.toml) with a real OpenAI-compatible backend -----------------
+
+
+def test_shipped_service_config_routes_to_vllm_then_falls_back(tmp_path, monkeypatch):
+    """deploy/service.toml lists features -> openai (vLLM) -> llm -> workers-ai. Here the openai backend is the real
+    client talking to a local server that replays vLLM's /v1/completions shape (vLLM needs a GPU); its options
+    (base_url, model) reach it through the config exactly as in production. The fast and local-LLM backends are fakes;
+    workers-ai has no credentials, so it is reported unavailable rather than failing the service."""
+    from pathlib import Path
+
+    from http_replay import ReplayServer
+    from test_backend_openai import GEMMA_DIGITS, ids_top, vllm_completion
+
+    from formwhy.llm.prompt import PROMPT_VERSION
+
+    shipped = Path(__file__).resolve().parents[1] / "deploy" / "service.toml"
+    cfg = load_config(shipped, env={})
+    assert [b.name for b in cfg.backends] == ["features", "openai", "llm", "workers-ai"]
+    assert cfg.backends[1].options["model"] == "formwhy" and "modal.run" in str(cfg.backends[1].options["base_url"])
+
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "formwhy.json").write_text(json.dumps({"prompt_version": PROMPT_VERSION, "max_event_lines": 48,
+                                                      "digit_token_ids": GEMMA_DIGITS, "temperature": None}))
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    monkeypatch.delenv("CLOUDFLARE_ACCOUNT_ID", raising=False)
+    srv = ReplayServer()
+    try:
+        openai = cfg.backends[1]
+        openai.model = str(adapter)
+        openai.options.update(base_url=srv.url + "/v1", retries=0)
+        cfg.api_key = KEY  # type: ignore[assignment]
+        srv.default("/v1/completions", 200, vllm_completion(ids_top([-3.0, -0.05, -4.0, -5.0, -5.0, -6.0])))
+        llm = FakeBackend("llm", CONFIDENT)
+        with client_for(cfg, features=FakeBackend("features", UNSURE), llm=llm) as c:
+            health = {b["name"]: b for b in c.get("/healthz").json()["backends"]}
+            body = c.post("/v1/classify", json=example(), headers=AUTH).json()
+            assert health["openai"]["available"] and not health["workers-ai"]["available"]
+            assert "CLOUDFLARE_API_TOKEN" in health["workers-ai"]["error"]
+            assert body["backend"] == "openai" and body["class"] == "account_wall" and body["escalated"]
+            assert srv.requests[-1][2]["model"] == "formwhy"  # the option from the config file
+            assert llm.calls == 0
+
+            srv.default("/v1/completions", 503, {"error": {"message": "vLLM is restarting"}})
+            body = c.post("/v1/classify", json=example(), headers=AUTH).json()
+        assert body["backend"] == "llm" and body["class"] == "price_shock"
+        assert [f["backend"] for f in body["fallbacks"]] == ["openai"] and "503" in body["fallbacks"][0]["reason"]
+    finally:
+        srv.close()
+
+
+def test_backend_options_are_checked(tmp_path):
+    from formwhy.backends import BackendError, load_backend
+
+    with pytest.raises(BackendError, match="takes no options, got: base_url"):
+        load_backend("features", tmp_path, base_url="http://x")
+    with pytest.raises(BackendError, match=r"unknown option\(s\) for backend 'openai': colour; allowed: base_url"):
+        load_backend("openai", tmp_path, base_url="http://127.0.0.1:9/v1", colour="red")
+    be = load_backend("openai", tmp_path, base_url="http://127.0.0.1:9/v1", model="ft", timeout=3.0)
+    assert be.model_id == "ft @ http://127.0.0.1:9/v1"

@@ -235,14 +235,19 @@ def _read_labelled(path: Path):  # noqa: ANN202
         fail(f"{path}: cannot read: {exc}")
 
 
-def _load_backend(name: str, model: Path | None):  # noqa: ANN202
-    """(backend, model path or None, calibrator) or a clear error."""
+def _load_backend(name: str, model: Path | None, base_url: str | None = None,  # noqa: ANN202
+                  model_name: str | None = None):
+    """(backend, model path or None, calibrator) or a clear error. ``--base-url`` / ``--model-name`` are options
+    of the ``openai`` backend only."""
     from formwhy.backends import BackendError, load_backend, resolve_model_path
     from formwhy.calibrator import Calibrator, calibration_dir
 
+    options = {k: v for k, v in (("base_url", base_url), ("model", model_name)) if v}
+    if options and name != "openai":
+        fail(f"--base-url / --model-name are options of --backend openai, not {name!r}")
     try:
         path = resolve_model_path(name, model)
-        backend = load_backend(name, path)
+        backend = load_backend(name, path, **options)
     except BackendError as exc:
         fail(str(exc))
     try:
@@ -254,18 +259,6 @@ def _load_backend(name: str, model: Path | None):  # noqa: ANN202
 
 _BASE_URL_HELP = "--backend openai: the server URL (http://127.0.0.1:8000/v1); or set FORMWHY_OPENAI_BASE_URL."
 _MODEL_NAME_HELP = "--backend openai: the served model (the LoRA name on vLLM); or set FORMWHY_OPENAI_MODEL."
-
-
-def _server_options(base_url: str | None, model_name: str | None) -> None:
-    """--base-url / --model-name reach the openai backend's loader as its environment variables."""
-    import os
-
-    from formwhy.backends.openai_compat import ENV_BASE_URL, ENV_MODEL
-
-    if base_url:
-        os.environ[ENV_BASE_URL] = base_url
-    if model_name:
-        os.environ[ENV_MODEL] = model_name
 
 
 def _predict(backend, traces, reasoning: bool = False):  # noqa: ANN001, ANN202
@@ -384,8 +377,7 @@ def calibrate_cmd(
         fail("--alpha must be in (0, 1)")
     _refuse_test_file(data, "calibrate")
     examples = _read_labelled(data)
-    _server_options(base_url, model_name)
-    be, path, _ = _load_backend(backend, model)
+    be, path, _ = _load_backend(backend, model, base_url, model_name)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
     preds = _predict(be, [ex.trace for ex in examples])
@@ -395,6 +387,15 @@ def calibrate_cmd(
         fail(f"{data}: {exc}".replace("Pass force=True", "Pass --force"))
     where = cal.save(calibration_dir(path), backend=backend, model=be.model_id, data=str(data),
                      data_sha256=sha256_file(data))
+    manifest = calibration_dir(path) / "formwhy.json"
+    if manifest.exists():  # an LLM adapter: its manifest carries the temperature too (for vLLM / llama.cpp clients)
+        from formwhy._fsutil import atomic_write_text
+
+        m = json.loads(manifest.read_text(encoding="utf-8"))
+        m["temperature"] = round(float(cal.T), 6)
+        m["calibration"] = {"data": str(data), "data_sha256": sha256_file(data), "n": len(examples),
+                            "backend": backend, "file": "calibration.json"}
+        atomic_write_text(manifest, json.dumps(m, indent=2) + "\n")
     console.print(f"T = {cal.T:.4f}; NLL {cal.info['nll']['raw']:.4f} -> {cal.info['nll']['temperature']:.4f} "
                   f"(temperature), {cal.info['nll']['vector']:.4f} (vector)")
     _print_calibration(cal)
@@ -444,7 +445,8 @@ def _load_traces(files: list[Path]):  # noqa: ANN202
 def classify(
     files: Annotated[list[Path], typer.Argument(help="Trace .json files (bare traces or labelled examples) or "
                                                      ".jsonl files (one per line).")],
-    backend: Annotated[str, typer.Option(help="Backend name.")] = "features",
+    backend: Annotated[str, typer.Option(help="Backend name: llm (the shipped fine-tuned adapter), features (the "
+                                              "fast feature model), openai, workers-ai.")] = "llm",
     model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per trace instead of a table.")] = False,
     reasoning: Annotated[bool, typer.Option("--reasoning", help="Ask the backend for a short reasoning.")] = False,
@@ -459,8 +461,7 @@ def classify(
     if method not in METHODS:
         fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     items = _load_traces(files)
-    _server_options(base_url, model_name)
-    be, _, cal = _load_backend(backend, model)
+    be, _, cal = _load_backend(backend, model, base_url, model_name)
     preds = _predict(be, [tr for _, tr, _ in items], reasoning=reasoning)
     probs = cal.apply(preds, method=method)
     sets = cal.sets(cal.apply(preds, method="temperature")) if cal.has_sets else [None] * len(items)
@@ -521,11 +522,15 @@ def evaluate_cmd(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
     model_name: Annotated[str | None, typer.Option(help=_MODEL_NAME_HELP)] = None,
+    verbalized: Annotated[bool, typer.Option("--verbalized", help="Also generate each answer's JSON and compare its "
+                                                                   "stated confidence (LLM backends; slow on a CPU)."
+                                             )] = False,
 ) -> None:
-    """Metrics (ECE with bootstrap intervals, accuracy, macro-F1, NLL, Brier, APS), report and figures."""
+    """Metrics (ECE with bootstrap intervals, accuracy, macro-F1, NLL, Brier, APS), report, per-example predictions
+    and figures."""
     from formwhy._fsutil import atomic_dir, check_replaceable
     from formwhy.calibrator import METHODS
-    from formwhy.evaluate import evaluate, write_outputs
+    from formwhy.evaluate import OUTPUT_FILES, evaluate, write_outputs
 
     if bins < 1:
         fail("--bins must be at least 1")
@@ -538,17 +543,23 @@ def evaluate_cmd(
     except FileExistsError as exc:
         fail(str(exc))
     examples = _read_labelled(data)
-    _server_options(base_url, model_name)
-    be, _, cal = _load_backend(backend, model)
+    be, _, cal = _load_backend(backend, model, base_url, model_name)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    batch = 256 if backend == "features" else 8
     try:
-        metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
-                                   data=str(data))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True, disable=len(examples) <= batch) as bar:
+            task = bar.add_task(f"{backend} on {data.name}", total=len(examples))
+            metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
+                                       data=str(data), batch_size=batch, verbalized=verbalized,
+                                       on_batch=lambda n: bar.advance(task, n))
     except Exception as exc:  # noqa: BLE001 - a backend failure mid-run: nothing has been written
         fail(f"evaluation failed: {exc}")
     with atomic_dir(out, markers=("metrics.json",)) as tmp:
         write_outputs(tmp, metrics, arrays)
     _print_eval(metrics)
-    console.print(f"wrote {out}/ (metrics.json, report.md, reliability.png, confusion.png, risk_coverage.png)")
+    console.print(f"wrote {out}/ ({', '.join(OUTPUT_FILES)})")
 
 
 def _print_eval(metrics: dict) -> None:

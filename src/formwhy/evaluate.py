@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +35,8 @@ from formwhy.dataset import Example
 from formwhy.taxonomy import NAMES
 
 BINNING = "equal_width"
-OUTPUT_FILES = ("metrics.json", "report.md", "reliability.png", "confusion.png", "risk_coverage.png")
+OUTPUT_FILES = ("metrics.json", "report.md", "predictions.jsonl", "reliability.png", "confusion.png",
+                "risk_coverage.png")
 
 
 @dataclass
@@ -48,6 +49,8 @@ class EvalArrays:
     calibrated_name: str
     verbalized: tuple[np.ndarray, np.ndarray] | None = None  # (confidence, correct)
     extra: dict[str, Any] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+    preds: list[Prediction] = field(default_factory=list)
 
 
 def _jsonable(x: Any) -> Any:
@@ -76,13 +79,21 @@ def _method_summary(probs: np.ndarray, y: np.ndarray, n_bins: int, n_boot: int, 
 
 def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrator, *, n_bins: int = 15,
              n_boot: int = 1000, method: str = "temperature", seed: int = 0, data: str = "",
-             batch_size: int = 256) -> tuple[dict[str, Any], EvalArrays]:
-    """Predict ``examples`` with ``backend`` and compute the metrics (see ``formwhy evaluate --help``)."""
+             batch_size: int = 256, verbalized: bool = False,
+             on_batch: Callable[[int], None] | None = None) -> tuple[dict[str, Any], EvalArrays]:
+    """Predict ``examples`` with ``backend`` and compute the metrics (see ``formwhy evaluate --help``).
+
+    With ``verbalized`` the backend also generates its answer's JSON (reasoning and stated confidence), so the
+    verbalized confidence is compared with the logprob ones; ``on_batch(n)`` is called after each batch of n traces.
+    """
     y = np.array([ex.y for ex in examples], dtype=np.int64)
     preds: list[Prediction] = []
     traces = [ex.trace for ex in examples]
     for i in range(0, len(traces), batch_size):
-        preds.extend(backend.predict(traces[i:i + batch_size]))
+        batch = traces[i:i + batch_size]
+        preds.extend(backend.predict(batch, reasoning=verbalized))
+        if on_batch is not None:
+            on_batch(len(batch))
     if len(preds) != len(examples):
         raise RuntimeError(f"{backend.name}: {len(preds)} predictions for {len(examples)} traces")
     raw = stack_probs(preds)
@@ -109,7 +120,7 @@ def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrat
         vec["method"] = "vector"
         methods["vector"] = vec
 
-    verbalized = None
+    verbal = None
     idx = [i for i, p in enumerate(preds) if p.verbalized is not None]
     if idx:
         conf = np.array([min(1.0, max(0.0, float(preds[i].verbalized))) for i in idx])  # type: ignore[arg-type]
@@ -119,7 +130,7 @@ def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrat
         v["aurc"] = aurc(conf, correct)
         v["n_answered"] = len(idx)
         methods["verbalized"] = v
-        verbalized = (conf, correct)
+        verbal = (conf, correct)
 
     pc = per_class(calibrated, y)
     lat = np.array([p.latency_ms for p in preds], dtype=np.float64)
@@ -147,7 +158,8 @@ def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrat
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "formwhy_version": __version__,
     }
-    arrays = EvalArrays(labels=y, raw=raw, calibrated=calibrated, calibrated_name=cal_name, verbalized=verbalized)
+    arrays = EvalArrays(labels=y, raw=raw, calibrated=calibrated, calibrated_name=cal_name, verbalized=verbal,
+                        ids=[ex.id for ex in examples], preds=preds)
     return _jsonable(metrics), arrays
 
 
@@ -241,6 +253,22 @@ def risk_coverage_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: P
     return path
 
 
+def write_predictions(path: Path, arrays: EvalArrays) -> None:
+    """One line per example: id, true and predicted class, raw and calibrated probabilities (digit order), the
+    verbalized confidence and reasoning when generated. No trace content."""
+    with path.open("w", encoding="utf-8") as f:
+        for i, ex_id in enumerate(arrays.ids):
+            pred = arrays.preds[i] if i < len(arrays.preds) else None
+            row: dict[str, Any] = {"id": ex_id, "label": NAMES[int(arrays.labels[i])],
+                                   "predicted": NAMES[int(arrays.calibrated[i].argmax())],
+                                   "raw": [round(float(p), 6) for p in arrays.raw[i]],
+                                   "calibrated": [round(float(p), 6) for p in arrays.calibrated[i]]}
+            if pred is not None and pred.verbalized is not None:
+                row.update(verbalized=pred.verbalized, verbalized_label=pred.verbalized_label,
+                           reasoning=pred.reasoning)
+            f.write(json.dumps(row) + "\n")
+
+
 def write_outputs(out_dir: Path, metrics: dict[str, Any], arrays: EvalArrays) -> list[Path]:
     from formwhy.calibration import confusion_heatmap, reliability_diagram
 
@@ -249,6 +277,7 @@ def write_outputs(out_dir: Path, metrics: dict[str, Any], arrays: EvalArrays) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (out_dir / "report.md").write_text(render_report(metrics), encoding="utf-8")
+    write_predictions(out_dir / "predictions.jsonl", arrays)
     panels: dict[str, tuple[Any, Any]] = {}
     if arrays.verbalized is not None:
         panels["verbalized"] = arrays.verbalized

@@ -8,7 +8,7 @@ by reason and dropped, never written.
 
 Public API::
 
-    gen = AnthropicGenerator(model="claude-sonnet-4-5")                 # key from ANTHROPIC_API_KEY
+    gen = AnthropicGenerator(model="claude-sonnet-5-5")                 # key from ANTHROPIC_API_KEY
     gen = OpenAICompatibleGenerator(model="m", base_url="http://127.0.0.1:8000/v1")
     report = generate(1000, "data/llm.jsonl", gen, seed=0, concurrency=4)
     print(report.summary())
@@ -84,7 +84,7 @@ __all__ = [
     "read_done_ids",
 ]
 
-DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
 DEFAULT_ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MAX_TOKENS = 6000

@@ -8,7 +8,9 @@ position only: not the full vocabulary (262k entries for Gemma), not a generated
 * applies the LM head to the six digit rows only (``h @ W[digits].T``); the full-vocabulary log-normaliser is
   computed only when ``format_health`` is asked, to report the probability mass the unrestricted model puts
   outside the six digits;
-* generates the JSON reasoning and the verbalized confidence only when ``reasoning=True``.
+* generates the JSON reasoning and the verbalized confidence only when ``reasoning=True``;
+* runs one ``predict`` at a time (a lock): torch already uses every core for one call, and concurrent calls from the
+  service's threads would only oversubscribe them.
 
 The probabilities are identical (to float rounding) to a plain full forward pass with all logits; a test checks it.
 """
@@ -16,6 +18,7 @@ The probabilities are identical (to float rounding) to a plain full forward pass
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +42,7 @@ class LocalLLM:
         import torch
 
         self.model = model.eval()
+        self._lock = threading.Lock()
         self.tok = tokenizer
         self.digit_ids = list(digit_ids)
         self._model_id = model_id
@@ -174,10 +178,11 @@ class LocalLLM:
         all_prompts = [build_prompt(t, self.max_lines) for t in traces]
         order = sorted(range(len(traces)), key=lambda i: len(all_prompts[i]))
         out: list[Prediction | None] = [None] * len(traces)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
-            for i, pred in zip(idx, self._predict_batch([all_prompts[i] for i in idx], reasoning), strict=True):
-                out[i] = pred
+        with self._lock:
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start:start + self.batch_size]
+                for i, pred in zip(idx, self._predict_batch([all_prompts[i] for i in idx], reasoning), strict=True):
+                    out[i] = pred
         return [p for p in out if p is not None]
 
     def _predict_batch(self, prompts: list[str], reasoning: bool) -> list[Prediction]:

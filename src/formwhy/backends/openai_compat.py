@@ -82,6 +82,10 @@ class OpenAICompat:
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), headers=headers, transport=transport,
             limits=httpx.Limits(max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency))
 
+    #: settings a service backend config may give (``options``); an API key stays in the environment
+    OPTIONS = ("base_url", "model", "flavor", "top_k", "max_new_tokens", "timeout", "retries", "backoff",
+               "concurrency")
+
     @classmethod
     def from_env(cls, model_path: Path | str | None = None, **kwargs: Any) -> OpenAICompat:
         """Base URL and model name from ``FORMWHY_OPENAI_BASE_URL`` / ``FORMWHY_OPENAI_MODEL``; digit ids, prompt

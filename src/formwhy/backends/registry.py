@@ -1,15 +1,17 @@
 """Backend registry: ``--backend NAME`` on the command line goes through :func:`load_backend`.
 
-A backend is registered with a loader ``loader(model_path: Path | None) -> Backend`` (import heavy dependencies
-inside the loader, not at module import) and an optional default model path. To add one::
+A backend is registered with a loader ``loader(model_path: Path | None, **options) -> Backend`` (import heavy
+dependencies inside the loader, not at module import) and an optional default model path. ``options`` are the
+backend's own settings (for ``openai``: ``base_url``, ``model``; for ``workers-ai``: ``model``, ``lora``), given by
+``formwhy serve``'s backend config or the command line; a loader that takes none rejects any. To add one::
 
     from formwhy.backends.registry import register_backend
 
-    def _load_llm(model_path):
-        from formwhy.llm.backend import LLMBackend
-        return LLMBackend.load(model_path)
+    def _load_mine(model_path, **options):
+        from mypackage import MyBackend
+        return MyBackend.load(model_path, **options)
 
-    register_backend("llm", _load_llm, default_model=Path("models/llm"), help="fine-tuned Gemma 3 270M")
+    register_backend("mine", _load_mine, default_model=Path("models/mine"), help="what it is")
 
 Built-in registrations live in :func:`_builtin` at the bottom of this module.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 from formwhy.backends.base import Backend, BackendError
 
-Loader = Callable[[Path | None], Backend]
+Loader = Callable[..., Backend]  # (model_path: Path | None, **options) -> Backend
 
 
 class UnknownBackendError(BackendError):
@@ -74,25 +76,33 @@ def resolve_model_path(name: str, model_path: Path | str | None) -> Path | None:
     return get_spec(name).default_model
 
 
-def load_backend(name: str, model_path: Path | str | None = None) -> Backend:
-    """Load the backend ``name`` with ``model_path`` (or its default model).
+def load_backend(name: str, model_path: Path | str | None = None, **options: object) -> Backend:
+    """Load the backend ``name`` with ``model_path`` (or its default model) and its ``options``.
 
     Raises :class:`UnknownBackendError` for a name that is not registered and :class:`BackendError` (with a message
     that says what to do) when the model cannot be loaded.
     """
     spec = get_spec(name)
-    return spec.loader(resolve_model_path(name, model_path))
+    return spec.loader(resolve_model_path(name, model_path), **options)
 
 
-def _load_features(model_path: Path | None) -> Backend:
+def no_options(name: str, options: dict[str, object]) -> None:
+    """For loaders that take no options: a clear error naming the ones given."""
+    if options:
+        raise BackendError(name, f"backend {name!r} takes no options, got: {', '.join(sorted(options))}")
+
+
+def _load_features(model_path: Path | None, **options: object) -> Backend:
     from formwhy.backends.features import load
 
+    no_options("features", options)
     return load(model_path)
 
 
-def _load_llm(model_path: Path | None) -> Backend:
+def _load_llm(model_path: Path | None, **options: object) -> Backend:
     from formwhy.backends.llm_local import LocalLLM
 
+    no_options("llm", options)
     if model_path is None or not (Path(model_path) / "formwhy.json").exists():
         raise BackendError("llm", f"{model_path}: no formwhy adapter here (train one with `formwhy train llm`)")
     return LocalLLM.from_adapter(model_path, format_health=True)
@@ -111,16 +121,24 @@ def _builtin() -> None:
                           "CLOUDFLARE_ACCOUNT_ID, FORMWHY_WORKERS_AI_MODEL, FORMWHY_WORKERS_AI_LORA)")
 
 
-def _load_openai(model_path: Path | None) -> Backend:
+def _load_openai(model_path: Path | None, **options: object) -> Backend:
     from formwhy.backends.openai_compat import OpenAICompat
 
-    return OpenAICompat.from_env(model_path)
+    return OpenAICompat.from_env(model_path, **_known("openai", options, OpenAICompat.OPTIONS))
 
 
-def _load_workers_ai(model_path: Path | None) -> Backend:
+def _load_workers_ai(model_path: Path | None, **options: object) -> Backend:
     from formwhy.backends.workers_ai import WorkersAI
 
-    return WorkersAI.from_env(model_path)
+    return WorkersAI.from_env(model_path, **_known("workers-ai", options, WorkersAI.OPTIONS))
+
+
+def _known(name: str, options: dict[str, object], allowed: tuple[str, ...]) -> dict[str, object]:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise BackendError(name, f"unknown option(s) for backend {name!r}: {', '.join(unknown)}; "
+                                 f"allowed: {', '.join(allowed)}")
+    return options
 
 
 _builtin()

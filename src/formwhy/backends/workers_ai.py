@@ -70,6 +70,9 @@ class WorkersAI:
         self.client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), transport=transport,
                                    headers={"Authorization": f"Bearer {api_token}"})
 
+    #: settings a service backend config may give (``options``); the token and account stay in the environment
+    OPTIONS = ("model", "lora", "api_base", "timeout", "retries", "max_tokens")
+
     @classmethod
     def from_env(cls, model_path: Path | str | None = None, **kwargs: Any) -> WorkersAI:
         token, account = os.environ.get("CLOUDFLARE_API_TOKEN"), os.environ.get("CLOUDFLARE_ACCOUNT_ID")
@@ -81,9 +84,10 @@ class WorkersAI:
             from formwhy.llm.train import read_manifest
 
             max_lines = read_manifest(model_path).get("max_event_lines", MAX_EVENT_LINES)
-        return cls(str(account), str(token), os.environ.get("FORMWHY_WORKERS_AI_MODEL", DEFAULT_MODEL),
-                   os.environ.get("FORMWHY_WORKERS_AI_LORA", DEFAULT_LORA),
-                   api_base=os.environ.get("CLOUDFLARE_API_BASE_URL", API_BASE), max_lines=max_lines, **kwargs)
+        model = kwargs.pop("model", None) or os.environ.get("FORMWHY_WORKERS_AI_MODEL", DEFAULT_MODEL)
+        lora = kwargs.pop("lora", None) or os.environ.get("FORMWHY_WORKERS_AI_LORA", DEFAULT_LORA)
+        api_base = kwargs.pop("api_base", None) or os.environ.get("CLOUDFLARE_API_BASE_URL", API_BASE)
+        return cls(str(account), str(token), model, lora, api_base=api_base, max_lines=max_lines, **kwargs)
 
     @property
     def model_id(self) -> str:

@@ -40,6 +40,19 @@ def models_pull(
     console.print(str(path))
 
 
+@models_app.command("converter")
+def models_converter() -> None:
+    """Fetch llama.cpp's LoRA-to-GGUF converter into the cache (once; from the llama-cpp-python source
+    distribution on PyPI) so that `formwhy export --target llamacpp` works offline afterwards."""
+    from formwhy.export import find_converter
+
+    try:
+        path = find_converter(fetch=True)
+    except Exception as exc:  # noqa: BLE001 - pip or the archive failed: say what and stop
+        _fail(f"could not fetch llama.cpp's converter: {exc}")
+    console.print(str(path))
+
+
 @models_app.command("list")
 def models_list() -> None:
     """The known base models and whether they are cached."""

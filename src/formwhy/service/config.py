@@ -48,6 +48,9 @@ class BackendConfig(BaseModel):
     min_budget_ms: int = Field(0, ge=0, description="escalate to this backend only when the request's latency "
                                                     "budget leaves at least this much")
     calibration: Literal["temperature", "vector"] = "temperature"
+    options: dict[str, str | int | float] = Field(
+        default_factory=dict, description="the backend's own settings, e.g. openai: base_url, model; workers-ai: "
+                                          "model, lora (secrets stay in the environment)")
 
 
 class RoutingPolicy(BaseModel):

@@ -82,7 +82,7 @@ def load_slot(cfg: BackendConfig) -> Slot:
     slot = Slot(cfg)
     try:
         path = resolve_model_path(cfg.name, cfg.model)
-        slot.backend = load_backend(cfg.name, path)
+        slot.backend = load_backend(cfg.name, path, **cfg.options)
         slot.calibrator = Calibrator.load(calibration_dir(path) if path is not None else None)
     except Exception as exc:  # noqa: BLE001 - a backend that cannot load is reported, never fatal
         slot.backend = None
