@@ -17,7 +17,7 @@ from formwhy.trace import EXAMPLES_DIR
 
 runner = CliRunner()
 FAST = ["--max-iter", "40", "--learning-rate", "0.15"]
-EVAL_FILES = ("metrics.json", "report.md", "reliability.png", "confusion.png", "risk_coverage.png")
+EVAL_FILES = ("metrics.json", "report.md", "predictions.jsonl", "reliability.png", "confusion.png", "risk_coverage.png")
 
 
 def _out(res) -> str:  # noqa: ANN001

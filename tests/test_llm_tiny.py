@@ -126,7 +126,8 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     m = read_manifest(out)
     cal = json.loads((out / "calibration.json").read_text())
     assert m["temperature"] == pytest.approx(cal["temperature"]["temperature"], rel=1e-5)
-    assert m["calibration"]["n"] == 12 and len(m["calibration"]["data_sha256"]) == 64
+    n_val = len((tmp_path / "data/validation.jsonl").read_text().splitlines())
+    assert m["calibration"]["n"] == n_val and len(m["calibration"]["data_sha256"]) == 64
     res = CliRunner().invoke(app, ["evaluate", "--backend", "llm", "--model", str(out), "--data",
                                    str(tmp_path / "data/test.jsonl"), "--out", str(tmp_path / "ev"), "--boot", "20",
                                    "--verbalized"])

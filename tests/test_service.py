@@ -365,7 +365,7 @@ def test_shipped_service_config_routes_to_vllm_then_falls_back(tmp_path, monkeyp
     from formwhy.llm.prompt import PROMPT_VERSION
 
     shipped = Path(__file__).resolve().parents[1] / "deploy" / "service.toml"
-    cfg = load_config(shipped, env={})
+    cfg = load_config(shipped, env={"FORMWHY_API_KEY": KEY})
     assert [b.name for b in cfg.backends] == ["features", "openai", "llm", "workers-ai"]
     assert cfg.backends[1].options["model"] == "formwhy" and "modal.run" in str(cfg.backends[1].options["base_url"])
 
@@ -380,7 +380,6 @@ def test_shipped_service_config_routes_to_vllm_then_falls_back(tmp_path, monkeyp
         openai = cfg.backends[1]
         openai.model = str(adapter)
         openai.options.update(base_url=srv.url + "/v1", retries=0)
-        cfg.api_key = KEY  # type: ignore[assignment]
         srv.default("/v1/completions", 200, vllm_completion(ids_top([-3.0, -0.05, -4.0, -5.0, -5.0, -6.0])))
         llm = FakeBackend("llm", CONFIDENT)
         with client_for(cfg, features=FakeBackend("features", UNSURE), llm=llm) as c:

@@ -220,12 +220,31 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         "temperature": None,
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(manifest))  # replaces PEFT's empty template (and its local paths)
     (tmp / "training_log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     shutil.rmtree(work, ignore_errors=True)
     manifest["metrics"]["total_seconds"] = round(time.perf_counter() - t_start, 1)
     return manifest
+
+
+def model_card(manifest: dict[str, Any]) -> str:
+    t, m = manifest["training"], manifest["metrics"]
+    return (f"# formwhy adapter: {manifest['base_model']} + LoRA\n\n"
+            "Answers *why was this form abandoned?* with a class digit (1-6) on the first line, then a JSON object; "
+            "the class probability is the softmax over the six digit tokens at the first answer position "
+            "(`formwhy classify --backend llm --model THIS_DIR`).\n\n"
+            f"* base: `{manifest['base_model']}` ({manifest['base_source']}); prompt `{manifest['prompt_version']}`\n"
+            f"* LoRA r={t['lora_r']}, alpha={t['lora_alpha']}, dropout {t['lora_dropout']}, all linear layers, "
+            f"DoRA {t['dora']}, quantization {t['quant']}\n"
+            f"* {t['epochs']:g} epochs on {t['n_train']} examples of `{t['train']}` (sha256 "
+            f"{t['data_sha256']['train'][:12]}...), effective batch {t['effective_batch']}, lr {t['learning_rate']}, "
+            f"cosine; best checkpoint by validation loss on {t['n_validation']} examples\n"
+            f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
+            f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)\n"
+            "* temperature: `formwhy calibrate` writes it into `formwhy.json` and `calibration.json`\n\n"
+            "Training data is synthetic (formwhy's visitor simulator); no typed value is in any trace.\n")
 
 
 def _to_bf16(path: Path) -> None:
