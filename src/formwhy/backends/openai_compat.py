@@ -36,6 +36,7 @@ import numpy as np
 
 from formwhy.answer import AnswerFormatError, parse_answer
 from formwhy.backends.base import BackendError, Prediction
+from formwhy.backends.http import post_retrying
 from formwhy.llm.prompt import MAX_EVENT_LINES, PROMPT_VERSION, build_prompt
 from formwhy.taxonomy import DIGITS
 
@@ -44,7 +45,6 @@ ENV_MODEL = "FORMWHY_OPENAI_MODEL"
 ENV_API_KEY = "FORMWHY_OPENAI_API_KEY"
 DEFAULT_MODEL_NAME = "formwhy"
 FLOOR_LOGPROB = -30.0  # when a position's top-k list is empty: e^-30 is ~1e-13, "not in the running"
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 _TOKEN_ID = re.compile(r"^token_id:(\d+)$")
 
 
@@ -120,44 +120,32 @@ class OpenAICompat:
         import httpx
 
         url = self.base_url + path
-        last: str = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                resp = self.client.post(url, json=body)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                last = f"cannot reach {url} ({exc}); is the server running and the URL right (it ends in /v1)?"
-                continue
-            except httpx.TimeoutException as exc:
-                last = f"{url} timed out ({type(exc).__name__})"
-                continue
-            except httpx.HTTPError as exc:
-                raise BackendError(self.name, f"{url}: {exc}") from exc
-            if resp.status_code in RETRY_STATUS:
-                last = f"{url} answered HTTP {resp.status_code}: {_error_message(resp)}"
-                retry_after = resp.headers.get("retry-after")
-                if retry_after and retry_after.isdigit() and attempt < self.retries:
-                    time.sleep(min(float(retry_after), 30.0))
-                continue
-            if resp.status_code == 404 or (resp.status_code == 400 and "does not exist" in resp.text):
-                msg = _error_message(resp)
-                if "model" in msg.lower() or resp.status_code == 400:
-                    raise BackendError(self.name, f"the server at {self.base_url} does not serve model "
-                                                  f"{self.model!r} ({msg}); it serves: {self._served_models()}. "
-                                                  "Pass --model-name with one of those.")
-                raise BackendError(self.name, f"{url}: HTTP 404 ({msg}); is the URL right (it ends in /v1)?")
-            if resp.status_code >= 400:
-                raise BackendError(self.name, f"{url} answered HTTP {resp.status_code}: {_error_message(resp)}")
-            try:
-                data = resp.json()
-            except ValueError:
-                raise BackendError(self.name, f"answer of the wrong shape from {url}: not JSON: "
-                                              f"{resp.text[:200]!r}") from None
-            if not isinstance(data, dict):
-                raise BackendError(self.name, f"answer of the wrong shape from {url}: not a JSON object")
-            return data
-        raise BackendError(self.name, f"gave up after {self.retries + 1} attempts: {last}")
+
+        def unreachable(exc: Exception) -> str:
+            if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+                return f"cannot reach {url} ({exc}); is the server running and the URL right (it ends in /v1)?"
+            return f"{url} timed out ({type(exc).__name__})"
+
+        resp = post_retrying(self.client, url, body, backend=self.name, retries=self.retries, backoff=self.backoff,
+                             unreachable=unreachable,
+                             retry_reason=lambda r: f"{url} answered HTTP {r.status_code}: {_error_message(r)}")
+        if resp.status_code == 404 or (resp.status_code == 400 and "does not exist" in resp.text):
+            msg = _error_message(resp)
+            if "model" in msg.lower() or resp.status_code == 400:
+                raise BackendError(self.name, f"the server at {self.base_url} does not serve model "
+                                              f"{self.model!r} ({msg}); it serves: {self._served_models()}. "
+                                              "Pass --model-name with one of those.")
+            raise BackendError(self.name, f"{url}: HTTP 404 ({msg}); is the URL right (it ends in /v1)?")
+        if resp.status_code >= 400:
+            raise BackendError(self.name, f"{url} answered HTTP {resp.status_code}: {_error_message(resp)}")
+        try:
+            data = resp.json()
+        except ValueError:
+            raise BackendError(self.name, f"answer of the wrong shape from {url}: not JSON: "
+                                          f"{resp.text[:200]!r}") from None
+        if not isinstance(data, dict):
+            raise BackendError(self.name, f"answer of the wrong shape from {url}: not a JSON object")
+        return data
 
     def _served_models(self) -> str:
         try:

@@ -29,6 +29,7 @@ import numpy as np
 
 from formwhy.answer import AnswerFormatError, parse_answer
 from formwhy.backends.base import BackendError, Prediction
+from formwhy.backends.http import post_retrying
 from formwhy.llm.prompt import MAX_EVENT_LINES, build_prompt
 from formwhy.taxonomy import NUM_CLASSES
 
@@ -36,7 +37,6 @@ API_BASE = "https://api.cloudflare.com/client/v4"
 DEFAULT_MODEL = "@cf/google/gemma-2b-it-lora"
 DEFAULT_LORA = "formwhy"
 UNKNOWN_FINETUNE = 3037
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 def verbalized_probs(digit: int, confidence: float) -> tuple[np.ndarray, bool]:
@@ -104,44 +104,30 @@ class WorkersAI:
 
     def run(self, prompt: str) -> str:
         """The model's raw answer text for one prompt; BackendError with Cloudflare's error codes on failure."""
-        import httpx
-
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                resp = self.client.post(self.url(), json=self.request_body(prompt))
-            except (httpx.ConnectError, httpx.TimeoutException) as exc:
-                last = f"cannot reach {self.api_base} ({type(exc).__name__}: {exc})"
-                continue
-            try:
-                data = resp.json()
-            except ValueError:
-                data = None
-            if resp.status_code in RETRY_STATUS:
-                last = f"HTTP {resp.status_code}: {_errors(data) or resp.text[:200]}"
-                continue
-            if not isinstance(data, dict):
-                raise BackendError(self.name, f"answer of the wrong shape (HTTP {resp.status_code}): "
-                                              f"{resp.text[:200]!r}")
-            if resp.status_code >= 400 or not data.get("success", False):
-                codes = {e.get("code") for e in data.get("errors") or [] if isinstance(e, dict)}
-                if UNKNOWN_FINETUNE in codes:
-                    raise BackendError(self.name, f"Workers AI does not know the fine-tune {self.lora!r} on "
-                                                  f"{self.model} ({_errors(data)}); upload it with "
-                                                  "deploy/cloudflare/upload.sh or list them with "
-                                                  "`npx wrangler ai finetune list`")
-                if resp.status_code in (401, 403):
-                    raise BackendError(self.name, f"not authorised (HTTP {resp.status_code}: {_errors(data)}); "
-                                                  "check CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID")
-                raise BackendError(self.name, f"HTTP {resp.status_code}: {_errors(data) or data}")
-            result = data.get("result")
-            text = result.get("response") if isinstance(result, dict) else None
-            if not isinstance(text, str):
-                raise BackendError(self.name, f"answer of the wrong shape: no result.response in {str(data)[:200]}")
-            return text
-        raise BackendError(self.name, f"gave up after {self.retries + 1} attempts: {last}")
+        resp = post_retrying(
+            self.client, self.url(), self.request_body(prompt), backend=self.name, retries=self.retries,
+            backoff=self.backoff, unreachable=lambda exc: f"cannot reach {self.api_base} ({type(exc).__name__}: {exc})",
+            retry_reason=lambda r: f"HTTP {r.status_code}: {_errors(_json_or_none(r)) or r.text[:200]}")
+        data = _json_or_none(resp)
+        if not isinstance(data, dict):
+            raise BackendError(self.name, f"answer of the wrong shape (HTTP {resp.status_code}): "
+                                          f"{resp.text[:200]!r}")
+        if resp.status_code >= 400 or not data.get("success", False):
+            codes = {e.get("code") for e in data.get("errors") or [] if isinstance(e, dict)}
+            if UNKNOWN_FINETUNE in codes:
+                raise BackendError(self.name, f"Workers AI does not know the fine-tune {self.lora!r} on "
+                                              f"{self.model} ({_errors(data)}); upload it with "
+                                              "deploy/cloudflare/upload.sh or list them with "
+                                              "`npx wrangler ai finetune list`")
+            if resp.status_code in (401, 403):
+                raise BackendError(self.name, f"not authorised (HTTP {resp.status_code}: {_errors(data)}); "
+                                              "check CLOUDFLARE_API_TOKEN and CLOUDFLARE_ACCOUNT_ID")
+            raise BackendError(self.name, f"HTTP {resp.status_code}: {_errors(data) or data}")
+        result = data.get("result")
+        text = result.get("response") if isinstance(result, dict) else None
+        if not isinstance(text, str):
+            raise BackendError(self.name, f"answer of the wrong shape: no result.response in {str(data)[:200]}")
+        return text
 
     def predict(self, traces: Sequence[Any], *, reasoning: bool = False) -> list[Prediction]:
         preds = []
@@ -169,3 +155,10 @@ def _errors(data: Any) -> str:
         return ""
     errs = data.get("errors") or []
     return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errs if isinstance(e, dict))
+
+
+def _json_or_none(resp: Any) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
