@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--train-batches", type=int, default=0, help="time K training micro-batches each way")
     ap.add_argument("--train-data", default="data/synthetic/train.jsonl")
+    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: the adapter's inference_dtype)")
     ap.add_argument("--out", default="bench/results/llm.json")
     args = ap.parse_args()
 
@@ -59,13 +60,15 @@ def main() -> None:
     manifest = None
     t0 = time.perf_counter()
     if (adapter / "formwhy.json").exists():
-        llm = LocalLLM.from_adapter(adapter)
+        llm = LocalLLM.from_adapter(adapter, dtype=args.dtype)
         manifest = read_manifest(adapter)
         what = f"adapter {adapter}"
     else:
         tok = load_tokenizer(DEFAULT_BASE)
-        llm = LocalLLM(load_base(DEFAULT_BASE), tok, digit_token_ids(tok))
+        base = load_base(DEFAULT_BASE).to(getattr(torch, args.dtype or "float32"))
+        llm = LocalLLM(base, tok, digit_token_ids(tok))
         what = f"base model {DEFAULT_BASE} (no adapter at {adapter})"
+    what += f", {llm.dtype}"
     load_s = time.perf_counter() - t0
     traces = [e.trace for e in read_examples(args.data)][: args.n]
     prompts = [build_prompt(t, llm.max_lines) for t in traces]

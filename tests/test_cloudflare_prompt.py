@@ -39,9 +39,15 @@ def run_js(cases: list[tuple[dict, int | None]]) -> dict:
 
 
 def edge_trace() -> dict:
-    """Times on exact rounding ties (250 ms, 2.5 s, 4.5 min), a cart of 0, a long input run with deletions."""
-    events = [{"t": 0, "type": "view", "step": 1}, {"t": 250, "type": "focus", "field": "card"}]
-    t = 250
+    """Times on exact rounding ties (250 ms, 2.5 s, 4.5 min), a cart of 0, a long input run with deletions; the
+    v2 folds on their edges: an autofill run, a focus 949 ms and 950 ms before typing, gaps of 949 / 950 ms."""
+    events = [{"t": 0, "type": "view", "step": 1},
+              {"t": 100, "type": "autofill", "field": "email"}, {"t": 100, "type": "autofill", "field": "card"},
+              {"t": 1050, "type": "autofill", "field": "email"},
+              {"t": 1999, "type": "focus", "field": "email"}, {"t": 2948, "type": "paste", "field": "email", "len": 3},
+              {"t": 3000, "type": "focus", "field": "card"}, {"t": 3950, "type": "input", "field": "card", "len": 1},
+              {"t": 4000, "type": "focus", "field": "card"}]
+    t = 4000
     for n in (1, 2, 3, 2, 1, 0, 4):
         t += 125
         events.append({"t": t, "type": "input", "field": "card", "len": n})

@@ -6,11 +6,14 @@ arithmetic (its Q4_K matrix products also quantize the activations to 8 bits), w
 ~0.1 nat on this model (/work/shared/notes/cpu-llm.md). Compared are the log-probabilities renormalised over the
 six digits, a difference of two noisy numbers. Measured on the base model (2025-11-25, 2 threads): 0.05-0.13 nat on
 five examples, 0.29 nat on form_friction (p 0.10 vs 0.12 on its digit 4), probabilities within 0.05 absolute. The
-With the trained adapter (LoRA applied on the Q4_K weights by llama.cpp, merged into float32 by torch) the answers
-are sharper and the gaps larger in log space on the minor digits: measured 2026-11-25 on price_shock, 0.958 vs
-0.929 on the top digit, 0.016 vs 0.037 on digit 6 (0.8 nat), 0.0011 vs 0.0035 on digit 2 (1.1 nat). The tolerance
-is therefore 1.0 nat on the digits with p > 0.02 on either side. Where the model is unsure the gaps in probability
-grow: trust_concern 0.44 vs 0.27 on digit 6 (0.48 nat). So 0.2 absolute on each probability, and the same
+With a trained adapter (LoRA applied on the Q4_K weights by llama.cpp, merged into float32 by torch) the answers
+are sharper and the gaps larger in log space on the minor digits: measured 2026-11-25 with the first adapter on
+price_shock, 0.958 vs 0.929 on the top digit, 0.016 vs 0.037 on digit 6 (0.8 nat), 0.0011 vs 0.0035 on digit 2
+(1.1 nat). The tolerance is therefore 1.0 nat on the digits with p > 0.02 on either side. Where the model is unsure
+the gaps in probability grow: trust_concern 0.44 vs 0.27 on digit 6 (0.48 nat). So 0.2 absolute on each
+probability. The adapter shipped 2026-12-01 (prompt v2, 882 examples) measured at most 0.39 nat and 0.062
+absolute (form_friction 0.711 vs 0.773); its closest call is the account_wall example (0.525 vs 0.434 on digits 2
+and 3 under llama.cpp, 0.482 vs 0.461 under torch): the same top class, with little room. And the same
 top class: tight enough to catch a wrong prompt, a missing BOS, a wrong digit id or an unapplied LoRA (each moves
 them by far more), loose enough for quantization noise. The differences are printed with -s.
 

@@ -3,10 +3,11 @@
 Skipped, with the reason, when no adapter is at adapters/gemma3-270m-formwhy. Loads the base from the formwhy cache
 (``formwhy models pull gemma3-270m`` runs on first use, about 80 s).
 
-The shipped adapter measured 0.681 accuracy on the 69 real-style traces (``formwhy evaluate --backend llm --data
-data/real/test.jsonl``; README). The floor is 0.60: well above the majority class (0.25) and chance (0.17), low enough
-for float differences between machines, and any regression that breaks the prompt, the digit ids or the adapter
-(each falls to chance) fails it.
+The shipped adapter measured 0.841 accuracy (58 of 69) on the real-style traces (``formwhy evaluate --backend llm
+--data data/real/test.jsonl``; README). The floor is 0.75: well above the majority class (0.25), chance (0.17) and
+the previous adapter (0.681), yet six traces below the measurement, for float differences between machines (the
+closest calls are within a few hundredths). Any regression that breaks the prompt, the digit ids or the adapter (each
+falls to chance) fails it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def test_accuracy_on_the_real_style_set_above_a_floor(llm) -> None:  # noqa: ANN
     ex = read_examples(REAL)
     preds = llm.predict([e.trace for e in ex])
     acc = np.mean([int(np.argmax(p.probs)) == e.y for p, e in zip(preds, ex, strict=True)])
-    assert acc >= 0.60, acc
+    assert acc >= 0.75, acc
     assert np.median([p.extra["outside_mass"] for p in preds]) < 0.05  # the answer format has been learned
 
 

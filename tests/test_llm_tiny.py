@@ -14,6 +14,7 @@ pytest.importorskip("peft")
 from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
 
 from formwhy.answer import build_target  # noqa: E402
+from formwhy.backends.base import BackendError  # noqa: E402
 from formwhy.backends.llm_local import LocalLLM  # noqa: E402
 from formwhy.build import build_simulated  # noqa: E402
 from formwhy.llm.prompt import PREFIX, PROMPT_VERSION, build_prompt  # noqa: E402
@@ -120,10 +121,20 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
 
     from formwhy.cli import app
 
+    # bfloat16: the same answers to bf16 rounding; an unknown precision is refused by name
+    l16 = LocalLLM.from_adapter(out, dtype="bfloat16")
+    assert l16.dtype == "bfloat16" and llm.dtype == "float32"
+    p16 = l16.predict(list(example_traces().values()))
+    assert max(float(np.abs(a.probs - b.probs).max()) for a, b in zip(preds, p16, strict=True)) < 0.05
+    with pytest.raises(BackendError, match="dtype must be one of float32, bfloat16, not 'float16'"):
+        LocalLLM.from_adapter(out, dtype="float16")
+
     res = CliRunner().invoke(app, ["calibrate", "--backend", "llm", "--model", str(out), "--data",
-                                   str(tmp_path / "data/validation.jsonl"), "--force"])
+                                   str(tmp_path / "data/validation.jsonl"), "--force", "--dtype", "bfloat16"])
     assert res.exit_code == 0, res.output
     m = read_manifest(out)
+    assert m["inference_dtype"] == "bfloat16"  # T was fitted in bf16: the adapter is now served in bf16
+    assert LocalLLM.from_adapter(out).dtype == "bfloat16"
     cal = json.loads((out / "calibration.json").read_text())
     assert m["temperature"] == pytest.approx(cal["temperature"]["temperature"], rel=1e-5)
     n_val = len((tmp_path / "data/validation.jsonl").read_text().splitlines())
@@ -135,6 +146,11 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "ev" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and all(len(r["raw"]) == 6 and r["predicted"] in NAMES for r in rows)
     assert all(abs(sum(r["calibrated"]) - 1) < 1e-4 for r in rows)
+    # an answer that cannot be read says why, per row and counted in the metrics
+    unread = [r["answer_error"] for r in rows if "verbalized" not in r]
+    metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert sum(metrics["verbalized_unparsed"].values()) == len(unread)
+    assert all(metrics["verbalized_unparsed"][reason] == unread.count(reason) for reason in unread)
 
 
 def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:

@@ -406,5 +406,7 @@ def test_backend_options_are_checked(tmp_path):
         load_backend("features", tmp_path, base_url="http://x")
     with pytest.raises(BackendError, match=r"unknown option\(s\) for backend 'openai': colour; allowed: base_url"):
         load_backend("openai", tmp_path, base_url="http://127.0.0.1:9/v1", colour="red")
+    with pytest.raises(BackendError, match=r"unknown option\(s\) for backend 'llm': base_url; allowed: dtype"):
+        load_backend("llm", tmp_path, base_url="http://x")
     be = load_backend("openai", tmp_path, base_url="http://127.0.0.1:9/v1", model="ft", timeout=3.0)
     assert be.model_id == "ft @ http://127.0.0.1:9/v1"

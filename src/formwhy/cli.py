@@ -236,7 +236,7 @@ def _read_labelled(path: Path):  # noqa: ANN202
 
 
 def _load_backend(name: str, model: Path | None, base_url: str | None = None,  # noqa: ANN202
-                  model_name: str | None = None):
+                  model_name: str | None = None, dtype: str | None = None):
     """(backend, model path or None, calibrator) or a clear error. ``--base-url`` / ``--model-name`` are options
     of the ``openai`` backend only."""
     from formwhy.backends import BackendError, load_backend, resolve_model_path
@@ -245,6 +245,8 @@ def _load_backend(name: str, model: Path | None, base_url: str | None = None,  #
     options = {k: v for k, v in (("base_url", base_url), ("model", model_name)) if v}
     if options and name != "openai":
         fail(f"--base-url / --model-name are options of --backend openai, not {name!r}")
+    if dtype is not None:
+        options["dtype"] = dtype
     try:
         path = resolve_model_path(name, model)
         backend = load_backend(name, path, **options)
@@ -367,6 +369,9 @@ def calibrate_cmd(
     alpha: Annotated[float, typer.Option(help="APS miscoverage: sets aim at 1 - alpha coverage.")] = 0.1,
     base_url: Annotated[str | None, typer.Option(help=_BASE_URL_HELP)] = None,
     model_name: Annotated[str | None, typer.Option(help=_MODEL_NAME_HELP)] = None,
+    dtype: Annotated[str | None, typer.Option(help="--backend llm: float32 or bfloat16, the precision the adapter "
+                                              "is then served at (written into its formwhy.json with T); "
+                                              "default: the manifest's inference_dtype.")] = None,
 ) -> None:
     """Fit temperature and vector scaling and APS sets on validation data; store them beside the model."""
     from formwhy._fsutil import sha256_file
@@ -377,7 +382,9 @@ def calibrate_cmd(
         fail("--alpha must be in (0, 1)")
     _refuse_test_file(data, "calibrate")
     examples = _read_labelled(data)
-    be, path, _ = _load_backend(backend, model, base_url, model_name)
+    if dtype is not None and backend != "llm":
+        fail(f"--dtype is an option of --backend llm, not {backend!r}")
+    be, path, _ = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
     preds = _predict(be, [ex.trace for ex in examples])
@@ -393,6 +400,8 @@ def calibrate_cmd(
 
         m = json.loads(manifest.read_text(encoding="utf-8"))
         m["temperature"] = round(float(cal.T), 6)
+        if backend == "llm":  # T holds for the precision it was fitted at: serve at that one
+            m["inference_dtype"] = be.dtype  # type: ignore[attr-defined]
         m["calibration"] = {"data": str(data), "data_sha256": sha256_file(data), "n": len(examples),
                             "backend": backend, "file": "calibration.json"}
         atomic_write_text(manifest, json.dumps(m, indent=2) + "\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -155,6 +156,9 @@ def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrat
         "latency_ms": {"p50": float(np.percentile(lat, 50)), "p95": float(np.percentile(lat, 95)),
                        "mean": float(lat.mean()), "max": float(lat.max())},
         "aurc": methods["calibrated"]["aurc"],
+        # with --verbalized: why answers could not be read (AnswerFormatError reasons, e.g. a JSON cut off)
+        **({"verbalized_unparsed": dict(Counter(str(p.extra.get("answer_error", "none")) for p in preds
+                                                if p.verbalized is None))} if verbalized else {}),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "formwhy_version": __version__,
     }
@@ -211,8 +215,10 @@ def render_report(metrics: dict[str, Any]) -> str:
                      f"{_f(r['brier'])} | {_f(r.get('auroc'))} | {_f(r.get('aurc'))} | "
                      f"{_f(r.get('aps_coverage'))} | {_f(r.get('aps_mean_set_size'), 2)} |")
     if "verbalized" in m:
+        unparsed = metrics.get("verbalized_unparsed") or {}
+        why = ("; unreadable: " + ", ".join(f"{k} {n}" for k, n in sorted(unparsed.items()))) if unparsed else ""
         lines.append(f"\nVerbalized: the model's own stated confidence ({m['verbalized'].get('n_answered')} "
-                     f"answers); Brier there is binary (confidence vs correct).")
+                     f"answers{why}); Brier there is binary (confidence vs correct).")
     lines += ["", f"Per class (from the {metrics['per_class_from']} probabilities):", "",
               "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
     for name, r in metrics["per_class"].items():
@@ -266,6 +272,8 @@ def write_predictions(path: Path, arrays: EvalArrays) -> None:
             if pred is not None and pred.verbalized is not None:
                 row.update(verbalized=pred.verbalized, verbalized_label=pred.verbalized_label,
                            reasoning=pred.reasoning)
+            elif pred is not None and "answer_error" in pred.extra:
+                row["answer_error"] = pred.extra["answer_error"]
             f.write(json.dumps(row) + "\n")
 
 

@@ -3,21 +3,26 @@
 Layout (one line each)::
 
     form checkout shop-checkout, 2 steps, desktop, cart 48.9 EUR
-    fields s1: email:email! full_name:name! address! zip:postal_code! | s2: promo:coupon card_number!* ...
+    fields s1: email! full_name! address! zip! | s2: promo card_number!* ...
     0s view 1
-    +0.9s focus email
-    +0.1s autofill email
-    +0.7s input promo 8 x2
+    focus email
+    autofill email full_name address zip
+    +2s submit 1
+    +4s input promo 8 x2
     ...
 
-Rules:
+Rules (prompt version 2: every token costs latency and training time on a CPU, so the rendering says what a
+reader needs and no more):
 
-* the field table comes once: ``name`` then ``:type`` when the type differs from the name, ``!`` when required,
-  ``*`` when sensitive; grouped by step (``s1:``) when the form has more than one step;
-* one short line per event with the time since the previous line (``+0.4s`` below a second, whole seconds up to
-  a minute ``+12s``, then ``+4.5m`` and ``+1.2h``); a field named in an event carries ``*`` when the form
-  declares it sensitive;
-* a ``blur`` directly followed by a ``focus`` on another field is folded away (moving on says it);
+* the field table comes once: ``name``, ``!`` when required, ``*`` when sensitive; grouped by step (``s1:``) when
+  the form has more than one step;
+* one short line per event; a line starts with the time since the previous line when that is at least a second
+  (whole seconds up to a minute ``+12s``, then ``+4.5m`` and ``+1.2h``) and with nothing when it is shorter;
+  a field named in an event carries ``*`` when the form declares it sensitive;
+* a ``blur`` directly followed by a ``focus`` on another field is folded away (moving on says it), and so is a
+  ``focus`` followed within a second by ``input``, ``paste`` or ``autofill`` on the same field (typing says it;
+  a longer pause before typing keeps the focus line, because hesitation is a signal);
+* a run of consecutive ``autofill`` events becomes one line naming the fields (``autofill email zip``);
 * a run of consecutive ``input`` events on one field becomes one line with the final length and the number of
   events, then the number of deletions and the largest length when the value got shorter
   (``input email 17 x9``, ``input ssn 0 x2 del1 max3``); its time is that of its first event;
@@ -65,7 +70,7 @@ def render_header(trace: Trace) -> list[str]:
             head += f", {ctx.locale}"
     groups: dict[int, list[str]] = {}
     for f in form.fields:
-        cell = f.name + ("" if f.type == f.name else f":{f.type}") + ("!" if f.required else "")
+        cell = f.name + ("!" if f.required else "")
         cell += "*" if f.sensitive else ""
         groups.setdefault(f.step, []).append(cell)
     if form.steps > 1 or len(groups) > 1:
@@ -123,6 +128,11 @@ def _input_run_text(field: str, lens: list[int]) -> str:
     return f"input {field} {body}"
 
 
+# a gap shorter than this is not written (and a focus this close to typing is folded away)
+SHOWN_GAP_MS = 950
+_TYPING = ("input", "paste", "autofill")
+
+
 def event_lines(trace: Trace) -> list[_Line]:
     sensitive = {f.name for f in trace.form.fields if f.sensitive}
     lines: list[_Line] = []
@@ -130,6 +140,19 @@ def event_lines(trace: Trace) -> list[_Line]:
     i = 0
     while i < len(events):
         ev = events[i]
+        if ev.type == "autofill":
+            j = i
+            while j + 1 < len(events) and events[j + 1].type == "autofill":
+                j += 1
+            if j > i:
+                names = " ".join(_field(events[k].field, sensitive) for k in range(i, j + 1))  # type: ignore[union-attr]
+                lines.append(_Line(ev.t, events[j].t, f"autofill {names}", j - i + 1))
+                i = j + 1
+                continue
+        if (ev.type == "focus" and i + 1 < len(events) and events[i + 1].type in _TYPING
+                and events[i + 1].field == ev.field and events[i + 1].t - ev.t < SHOWN_GAP_MS):  # type: ignore[union-attr]
+            i += 1  # folded: typing into the field says the visitor focused it
+            continue
         if ev.type == "input":
             j = i
             while j + 1 < len(events) and events[j + 1].type == "input" and events[j + 1].field == ev.field:  # type: ignore[union-attr]
@@ -169,6 +192,7 @@ def render_trace(trace: Trace, max_lines: int = DEFAULT_MAX_LINES) -> str:
         out.append(f"{fmt_delta(lines[0].t)} {lines[0].text}")
         body = lines[1:]
     for line in body:
-        out.append(f"+{fmt_delta(line.t - prev)} {line.text}")
+        gap = line.t - prev
+        out.append(f"+{fmt_delta(gap)} {line.text}" if gap >= SHOWN_GAP_MS else line.text)
         prev = line.t_end
     return "\n".join(out)

@@ -1,12 +1,12 @@
 // THE formwhy prompt, ported line for line from src/formwhy/render.py and src/formwhy/llm/prompt.py
-// (formwhy-prompt-v1). tests/test_cloudflare_prompt.py checks that it builds byte-identical prompts.
+// (formwhy-prompt-v2). tests/test_cloudflare_prompt.py checks that it builds byte-identical prompts.
 
-export const PROMPT_VERSION = "formwhy-prompt-v1";
-export const PREFIX =
-  "Why was this form abandoned? 1 price_shock 2 account_wall 3 trust_concern 4 form_friction " +
-  "5 technical_error 6 distraction. Answer: digit, then JSON.\n";
+export const PROMPT_VERSION = "formwhy-prompt-v2";
+export const PREFIX = "Why was this form abandoned?\n";
 export const SUFFIX = "\nAnswer:\n";
-export const MAX_EVENT_LINES = 48;
+export const MAX_EVENT_LINES = 40;
+export const SHOWN_GAP_MS = 950;
+const TYPING = ["input", "paste", "autofill"];
 export const DEFAULT_MAX_LINES = 80;
 
 // Python's f"{x:.{d}f}": round half to even on the exact binary value (JS toFixed rounds ties up).
@@ -56,7 +56,7 @@ export function renderHeader(trace) {
   }
   const groups = new Map();
   for (const f of form.fields) {
-    let cell = f.name + (f.type === f.name ? "" : `:${f.type}`) + (f.required ? "!" : "");
+    let cell = f.name + (f.required ? "!" : "");
     cell += f.sensitive ? "*" : "";
     const step = f.step ?? 1;
     if (!groups.has(step)) groups.set(step, []);
@@ -113,6 +113,21 @@ export function eventLines(trace) {
   let i = 0;
   while (i < events.length) {
     const ev = events[i];
+    if (ev.type === "autofill") {
+      let j = i;
+      while (j + 1 < events.length && events[j + 1].type === "autofill") j++;
+      if (j > i) {
+        const names = events.slice(i, j + 1).map((e) => fieldName(e.field, sensitive)).join(" ");
+        lines.push({ t: ev.t, tEnd: events[j].t, text: `autofill ${names}`, n: j - i + 1 });
+        i = j + 1;
+        continue;
+      }
+    }
+    if (ev.type === "focus" && i + 1 < events.length && TYPING.includes(events[i + 1].type) &&
+        events[i + 1].field === ev.field && events[i + 1].t - ev.t < SHOWN_GAP_MS) {
+      i++;
+      continue;
+    }
     if (ev.type === "input") {
       let j = i;
       while (j + 1 < events.length && events[j + 1].type === "input" && events[j + 1].field === ev.field) j++;
@@ -158,7 +173,8 @@ export function renderTrace(trace, maxLines = DEFAULT_MAX_LINES) {
     body = lines.slice(1);
   }
   for (const line of body) {
-    out.push(`+${fmtDelta(line.t - prev)} ${line.text}`);
+    const gap = line.t - prev;
+    out.push(gap >= SHOWN_GAP_MS ? `+${fmtDelta(gap)} ${line.text}` : line.text);
     prev = line.tEnd;
   }
   return out.join("\n");

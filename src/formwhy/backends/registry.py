@@ -102,10 +102,10 @@ def _load_features(model_path: Path | None, **options: object) -> Backend:
 def _load_llm(model_path: Path | None, **options: object) -> Backend:
     from formwhy.backends.llm_local import LocalLLM
 
-    no_options("llm", options)
+    options = _known("llm", options, LocalLLM.OPTIONS)
     if model_path is None or not (Path(model_path) / "formwhy.json").exists():
         raise BackendError("llm", f"{model_path}: no formwhy adapter here (train one with `formwhy train llm`)")
-    return LocalLLM.from_adapter(model_path, format_health=True)
+    return LocalLLM.from_adapter(model_path, format_health=True, **options)  # type: ignore[arg-type]
 
 
 def _builtin() -> None:
