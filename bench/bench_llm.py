@@ -1,7 +1,7 @@
 """Latency and throughput of the local LLM backend (not a test; run it by hand on an otherwise idle machine).
 
     .venv/bin/python bench/bench_llm.py [--model adapters/gemma3-270m-formwhy] [--data data/synthetic/test.jsonl]
-                                        [--n 30] [--threads 2]
+                                        [--n 30] [--threads 2] [--dtype float32|bfloat16]
 
 Measures on this machine, per trace, in the same run:
 

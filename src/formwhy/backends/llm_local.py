@@ -10,7 +10,7 @@ position only: not the full vocabulary (262k entries for Gemma), not a generated
   outside the six digits;
 * generates the JSON reasoning and the verbalized confidence only when ``reasoning=True``;
 * runs in the precision the adapter's temperature was fitted at (``inference_dtype`` in its manifest, written by
-  ``formwhy calibrate --dtype``): float32, or bfloat16, which is about 2.7x faster on a CPU with AVX-512 BF16
+  ``formwhy calibrate --dtype``): float32, or bfloat16, about twice as fast on a CPU with AVX-512 BF16
   (``bench/bench_llm.py``); the six digit logits themselves are always computed in float32;
 * runs one ``predict`` at a time (a lock): torch already uses every core for one call, and concurrent calls from the
   service's threads would only oversubscribe them.
