@@ -43,7 +43,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--train-batches", type=int, default=0, help="time K training micro-batches each way")
     ap.add_argument("--train-data", default="data/synthetic/train.jsonl")
-    ap.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: the adapter's inference_dtype)")
+    ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16"),
+                    help="default: the adapter's inference_dtype")
     ap.add_argument("--out", default="bench/results/llm.json")
     args = ap.parse_args()
 

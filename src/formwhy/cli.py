@@ -382,8 +382,6 @@ def calibrate_cmd(
         fail("--alpha must be in (0, 1)")
     _refuse_test_file(data, "calibrate")
     examples = _read_labelled(data)
-    if dtype is not None and backend != "llm":
-        fail(f"--dtype is an option of --backend llm, not {backend!r}")
     be, path, _ = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")

@@ -33,6 +33,7 @@ reader needs and no more):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from formwhy.trace import ErrorEvent, Event, FieldEvent, LengthEvent, Trace
@@ -133,6 +134,14 @@ SHOWN_GAP_MS = 950
 _TYPING = ("input", "paste", "autofill")
 
 
+def _run(events: list[Event], i: int, same: Callable[[Event], bool]) -> list[Event]:
+    """``events[i]`` and the consecutive events after it for which ``same`` holds."""
+    j = i
+    while j + 1 < len(events) and same(events[j + 1]):
+        j += 1
+    return events[i:j + 1]
+
+
 def event_lines(trace: Trace) -> list[_Line]:
     sensitive = {f.name for f in trace.form.fields if f.sensitive}
     lines: list[_Line] = []
@@ -141,27 +150,22 @@ def event_lines(trace: Trace) -> list[_Line]:
     while i < len(events):
         ev = events[i]
         if ev.type == "autofill":
-            j = i
-            while j + 1 < len(events) and events[j + 1].type == "autofill":
-                j += 1
-            if j > i:
-                names = " ".join(_field(events[k].field, sensitive) for k in range(i, j + 1))  # type: ignore[union-attr]
-                lines.append(_Line(ev.t, events[j].t, f"autofill {names}", j - i + 1))
-                i = j + 1
+            run = _run(events, i, lambda e: e.type == "autofill")
+            if len(run) > 1:
+                names = " ".join(_field(e.field, sensitive) for e in run)  # type: ignore[union-attr]
+                lines.append(_Line(ev.t, run[-1].t, f"autofill {names}", len(run)))
+                i += len(run)
                 continue
         if (ev.type == "focus" and i + 1 < len(events) and events[i + 1].type in _TYPING
                 and events[i + 1].field == ev.field and events[i + 1].t - ev.t < SHOWN_GAP_MS):  # type: ignore[union-attr]
             i += 1  # folded: typing into the field says the visitor focused it
             continue
         if ev.type == "input":
-            j = i
-            while j + 1 < len(events) and events[j + 1].type == "input" and events[j + 1].field == ev.field:  # type: ignore[union-attr]
-                j += 1
-            if j > i:
-                lens = [events[k].len for k in range(i, j + 1)]  # type: ignore[union-attr]
-                text = _input_run_text(_field(ev.field, sensitive), lens)  # type: ignore[union-attr]
-                lines.append(_Line(ev.t, events[j].t, text, j - i + 1))
-                i = j + 1
+            run = _run(events, i, lambda e, f=ev.field: e.type == "input" and e.field == f)  # type: ignore[union-attr]
+            if len(run) > 1:
+                text = _input_run_text(_field(ev.field, sensitive), [e.len for e in run])  # type: ignore[union-attr]
+                lines.append(_Line(ev.t, run[-1].t, text, len(run)))
+                i += len(run)
                 continue
         if (ev.type == "blur" and i + 1 < len(events) and events[i + 1].type == "focus"
                 and events[i + 1].field != ev.field):  # type: ignore[union-attr]

@@ -106,6 +106,13 @@ function inputRunText(field, lens) {
   return `input ${field} ${body}`;
 }
 
+// events[i] and the consecutive events after it for which same(event) holds
+function runFrom(events, i, same) {
+  let j = i;
+  while (j + 1 < events.length && same(events[j + 1])) j++;
+  return events.slice(i, j + 1);
+}
+
 export function eventLines(trace) {
   const sensitive = new Set(trace.form.fields.filter((f) => f.sensitive).map((f) => f.name));
   const events = trace.events;
@@ -114,12 +121,11 @@ export function eventLines(trace) {
   while (i < events.length) {
     const ev = events[i];
     if (ev.type === "autofill") {
-      let j = i;
-      while (j + 1 < events.length && events[j + 1].type === "autofill") j++;
-      if (j > i) {
-        const names = events.slice(i, j + 1).map((e) => fieldName(e.field, sensitive)).join(" ");
-        lines.push({ t: ev.t, tEnd: events[j].t, text: `autofill ${names}`, n: j - i + 1 });
-        i = j + 1;
+      const run = runFrom(events, i, (e) => e.type === "autofill");
+      if (run.length > 1) {
+        const names = run.map((e) => fieldName(e.field, sensitive)).join(" ");
+        lines.push({ t: ev.t, tEnd: run[run.length - 1].t, text: `autofill ${names}`, n: run.length });
+        i += run.length;
         continue;
       }
     }
@@ -129,13 +135,11 @@ export function eventLines(trace) {
       continue;
     }
     if (ev.type === "input") {
-      let j = i;
-      while (j + 1 < events.length && events[j + 1].type === "input" && events[j + 1].field === ev.field) j++;
-      if (j > i) {
-        const lens = events.slice(i, j + 1).map((e) => e.len);
-        lines.push({ t: ev.t, tEnd: events[j].t, text: inputRunText(fieldName(ev.field, sensitive), lens),
-          n: j - i + 1 });
-        i = j + 1;
+      const run = runFrom(events, i, (e) => e.type === "input" && e.field === ev.field);
+      if (run.length > 1) {
+        const text = inputRunText(fieldName(ev.field, sensitive), run.map((e) => e.len));
+        lines.push({ t: ev.t, tEnd: run[run.length - 1].t, text, n: run.length });
+        i += run.length;
         continue;
       }
     }
