@@ -220,7 +220,9 @@ _DEFAULT_VALIDATION = Path("data/synthetic/validation.jsonl")
 
 def _refuse_test_file(path: Path, what: str) -> None:
     """Test sets are for evaluation only: never train or calibrate on them."""
-    if path.name.startswith("test") or "real" in path.parts:
+    from formwhy.dataset import is_test_set
+
+    if is_test_set(path):
         fail(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
 
 

@@ -85,6 +85,13 @@ def iter_examples(path: Path | str) -> Iterator[Example]:
             yield example_from_json(doc, f"{path}:{lineno}")
 
 
+def is_test_set(path: Path | str) -> bool:
+    """True for a file that is for evaluation only: a ``test*`` file (the synthetic split, ``data/real/test-b``) or
+    any file in a ``real/`` folder (the hand-written sets). Training, validation and calibration refuse these."""
+    path = Path(path)
+    return path.name.startswith("test") or path.resolve().parent.name == "real"
+
+
 def read_examples(path: Path | str) -> list[Example]:
     examples = list(iter_examples(path))
     if not examples:

@@ -88,15 +88,16 @@ def train_llm(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
-    from formwhy.dataset import DatasetError
+    from formwhy.dataset import DatasetError, is_test_set
     from formwhy.llm.train import TrainConfig
     from formwhy.llm.train import train as run_train
 
     for path in (train, validation):
         if not path.exists():
             _fail(f"{path}: no such file (run `formwhy data build` first)")
-    if "data/real" in str(train.resolve()) or "data/real" in str(validation.resolve()):
-        _fail("data/real is the real-style TEST set: it never enters training or calibration")
+    for path, what in ((train, "train"), (validation, "validate")):
+        if is_test_set(path):
+            _fail(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
     if epochs <= 0 or rank < 1 or alpha < 1 or batch_size < 1 or grad_accum < 1:
         _fail("--epochs, --rank, --alpha, --batch-size and --grad-accum must be positive")
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
