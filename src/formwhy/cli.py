@@ -220,10 +220,12 @@ _DEFAULT_VALIDATION = Path("data/synthetic/validation.jsonl")
 
 def _refuse_test_file(path: Path, what: str) -> None:
     """Test sets are for evaluation only: never train or calibrate on them."""
-    from formwhy.dataset import is_test_set
+    from formwhy.dataset import DatasetError, refuse_test_set
 
-    if is_test_set(path):
-        fail(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
+    try:
+        refuse_test_set(path, what)
+    except DatasetError as exc:
+        fail(str(exc))
 
 
 def _read_labelled(path: Path):  # noqa: ANN202

@@ -92,6 +92,12 @@ def is_test_set(path: Path | str) -> bool:
     return path.name.startswith("test") or path.resolve().parent.name == "real"
 
 
+def refuse_test_set(path: Path | str, what: str) -> None:
+    """Raise :class:`DatasetError` when ``path`` is a test set (see :func:`is_test_set`); ``what`` is the verb."""
+    if is_test_set(path):
+        raise DatasetError(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
+
+
 def read_examples(path: Path | str) -> list[Example]:
     examples = list(iter_examples(path))
     if not examples:

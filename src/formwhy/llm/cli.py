@@ -88,16 +88,18 @@ def train_llm(
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
-    from formwhy.dataset import DatasetError, is_test_set
+    from formwhy.dataset import DatasetError, refuse_test_set
     from formwhy.llm.train import TrainConfig
     from formwhy.llm.train import train as run_train
 
     for path in (train, validation):
         if not path.exists():
             _fail(f"{path}: no such file (run `formwhy data build` first)")
-    for path, what in ((train, "train"), (validation, "validate")):
-        if is_test_set(path):
-            _fail(f"{path}: refusing to {what} on a test set (test sets are for `formwhy evaluate` only)")
+    try:
+        refuse_test_set(train, "train")
+        refuse_test_set(validation, "validate")
+    except DatasetError as exc:
+        _fail(str(exc))
     if epochs <= 0 or rank < 1 or alpha < 1 or batch_size < 1 or grad_accum < 1:
         _fail("--epochs, --rank, --alpha, --batch-size and --grad-accum must be positive")
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
