@@ -59,6 +59,11 @@ def test_training_and_calibration_refuse_the_test_sets(name: str, tmp_path: Path
     assert res.exit_code != 0 and "test set" in res.output, res.output
     res = runner.invoke(app, ["calibrate", "--backend", "features", "--data", str(REAL / name)])
     assert res.exit_code != 0 and "test set" in res.output, res.output
-    res = runner.invoke(app, ["train", "llm", "--validation", str(REAL / name), "--out", str(tmp_path / "a")])
+    # refused on the path alone, before anything else is looked at (no synthetic data needed)
+    res = runner.invoke(app, ["train", "llm", "--train", str(REAL / name), "--validation", str(tmp_path / "none"),
+                              "--out", str(tmp_path / "a")])
+    assert res.exit_code != 0 and "test set" in res.output, res.output
+    res = runner.invoke(app, ["train", "llm", "--train", str(tmp_path / "none"), "--validation", str(REAL / name),
+                              "--out", str(tmp_path / "a")])
     assert res.exit_code != 0 and "test set" in res.output, res.output
     assert not (tmp_path / "m").exists() and not (tmp_path / "a").exists()

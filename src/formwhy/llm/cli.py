@@ -92,14 +92,14 @@ def train_llm(
     from formwhy.llm.train import TrainConfig
     from formwhy.llm.train import train as run_train
 
-    for path in (train, validation):
-        if not path.exists():
-            _fail(f"{path}: no such file (run `formwhy data build` first)")
     try:
         refuse_test_set(train, "train")
         refuse_test_set(validation, "validate")
     except DatasetError as exc:
         _fail(str(exc))
+    for path in (train, validation):
+        if not path.exists():
+            _fail(f"{path}: no such file (run `formwhy data build` first)")
     if epochs <= 0 or rank < 1 or alpha < 1 or batch_size < 1 or grad_accum < 1:
         _fail("--epochs, --rank, --alpha, --batch-size and --grad-accum must be positive")
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
