@@ -67,3 +67,14 @@ def test_training_and_calibration_refuse_the_test_sets(name: str, tmp_path: Path
                               "--out", str(tmp_path / "a")])
     assert res.exit_code != 0 and "test set" in res.output, res.output
     assert not (tmp_path / "m").exists() and not (tmp_path / "a").exists()
+
+
+def test_a_synthetic_test_split_is_refused_too(tmp_path: Path) -> None:
+    """`train llm` once refused only `data/real`; a `test*.jsonl` split (the synthetic one) is a test set too."""
+    from typer.testing import CliRunner
+
+    from formwhy.cli import app
+
+    res = CliRunner().invoke(app, ["train", "llm", "--train", str(tmp_path / "train.jsonl"),
+                                   "--validation", str(tmp_path / "synthetic" / "test.jsonl")])
+    assert res.exit_code != 0 and "refusing to validate on a test set" in res.output, res.output
