@@ -78,3 +78,15 @@ def test_a_synthetic_test_split_is_refused_too(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["train", "llm", "--train", str(tmp_path / "train.jsonl"),
                                    "--validation", str(tmp_path / "synthetic" / "test.jsonl")])
     assert res.exit_code != 0 and "refusing to validate on a test set" in res.output, res.output
+
+
+def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from formwhy.dataset import is_test_set
+
+    assert is_test_set("data/synthetic/test.jsonl") and is_test_set(REAL / "test-b.jsonl")
+    assert is_test_set("data/real/extra/more.jsonl") and is_test_set("elsewhere/real/copy.jsonl")
+    (tmp_path / "data" / "real").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "data" / "real")
+    assert is_test_set("copy.jsonl")  # a relative path from inside data/real
+    monkeypatch.chdir(tmp_path)
+    assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")

@@ -87,9 +87,12 @@ def iter_examples(path: Path | str) -> Iterator[Example]:
 
 def is_test_set(path: Path | str) -> bool:
     """True for a file that is for evaluation only: a ``test*`` file (the synthetic split, ``data/real/test-b``) or
-    any file in a ``real/`` folder (the hand-written sets). Training, validation and calibration refuse these."""
+    any file below a ``real/`` folder as given, or below ``data/real`` once resolved (the hand-written sets, also
+    when reached by a relative path from inside them). Training, validation and calibration refuse these."""
     path = Path(path)
-    return path.name.startswith("test") or path.resolve().parent.name == "real"
+    resolved = path.resolve().parts
+    return (path.name.startswith("test") or "real" in path.parts
+            or any(a == "data" and b == "real" for a, b in zip(resolved, resolved[1:], strict=False)))
 
 
 def refuse_test_set(path: Path | str, what: str) -> None:
