@@ -82,6 +82,17 @@ def test_calibrate_guard_and_force(env: dict[str, Path], tmp_path: Path) -> None
     assert json.loads((model / "calibration.json").read_text())["fit"]["n"] == 100
 
 
+def test_calibrate_accepts_the_hand_written_validation_set(env: dict[str, Path], tmp_path: Path) -> None:
+    """`data/handwritten/validation.jsonl` is validation data (unlike the two sets under `data/real/`)."""
+    hand = Path(__file__).resolve().parents[1] / "data" / "handwritten" / "validation.jsonl"
+    model = tmp_path / "model"
+    shutil.copytree(env["model"], model)
+    res = runner.invoke(app, ["calibrate", "--backend", "features", "--model", str(model), "--data", str(hand)])
+    assert res.exit_code == 0, res.output
+    cal = json.loads((model / "calibration.json").read_text())
+    assert cal["fit"]["n"] == 60 and cal["data"] == str(hand) and cal["temperature"]["temperature"] > 0
+
+
 def test_classify_spec_examples_json(env: dict[str, Path]) -> None:
     files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
     res = runner.invoke(app, ["classify", *files, "--backend", "features", "--model", str(env["model"]), "--json",
@@ -144,6 +155,8 @@ def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> Non
     assert base | {"aps_coverage", "aps_mean_set_size", "temperature"} <= set(m["methods"]["calibrated"])
     assert "verbalized" not in m["methods"]
     assert len(m["methods"]["raw"]["ece_ci"]) == 2
+    for method in ("raw", "calibrated"):  # what a perfectly calibrated model would show on these 40 traces
+        assert 0 < m["methods"][method]["ece_floor"] < m["methods"][method]["ece_floor_hi"] < 1
     assert set(m["per_class"]) == set(NAMES)
     assert set(m["per_class"]["price_shock"]) == {"precision", "recall", "f1", "support"}
     assert len(m["confusion"]) == 6 and all(len(r) == 6 for r in m["confusion"])
@@ -152,6 +165,7 @@ def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> Non
     report = (out / "report.md").read_text()
     assert "10 bins, equal width" in report and "n = 40" in report and "| raw |" in report
     assert "calibrated (temperature)" in report
+    assert "| ECE floor |" in report and f"{m['methods']['raw']['ece_floor']:.3f} (≤ " in report
     for png in ("reliability.png", "confusion.png", "risk_coverage.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
     # again into the same folder: replaced, not refused

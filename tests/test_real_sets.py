@@ -1,8 +1,9 @@
-"""The two hand-written test sets (`data/real/test.jsonl`, `data/real/test-b.jsonl`): valid, private, as documented.
+"""The hand-written sets: valid, private, as documented.
 
-These files are evaluation-only; the checks here keep them that way: every trace validates against the contract,
-carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case counts match
-their READMEs. The training and calibration commands refuse both files.
+Two test sets (`data/real/test.jsonl`, `data/real/test-b.jsonl`) are evaluation-only, and one validation set
+(`data/handwritten/validation.jsonl`) is for calibration. Every trace validates against the contract, carries no
+typed value, names only declared fields, keeps time monotonic, and the class and hard-case counts match the READMEs.
+The training and calibration commands refuse the two test sets and accept the validation set.
 """
 
 from __future__ import annotations
@@ -17,20 +18,23 @@ from formwhy.dataset import read_examples
 from formwhy.taxonomy import NAMES
 from formwhy.trace import parse_trace
 
-REAL = Path(__file__).resolve().parents[1] / "data" / "real"
+DATA = Path(__file__).resolve().parents[1] / "data"
+REAL = DATA / "real"
+HANDWRITTEN_VAL = DATA / "handwritten" / "validation.jsonl"
 # (file, total, per-class counts, hard cases) as their READMEs state them
 SETS = {
     "test.jsonl": (69, {"price_shock": 14, "account_wall": 10, "trust_concern": 10, "form_friction": 12,
                         "technical_error": 10, "distraction": 13}, 18),
     "test-b.jsonl": (60, dict.fromkeys(NAMES, 10), 15),
 }
+ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15)}
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
 
-@pytest.mark.parametrize("name", sorted(SETS))
-def test_set_is_valid_private_and_as_documented(name: str) -> None:
-    n, counts, hard = SETS[name]
-    rows = [json.loads(line) for line in (REAL / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+@pytest.mark.parametrize("path", sorted(ALL_SETS), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_set_is_valid_private_and_as_documented(path: Path) -> None:
+    n, counts, hard = ALL_SETS[path]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert len(rows) == n
     assert len({r["id"] for r in rows}) == n
     assert Counter(r["label"] for r in rows) == counts
@@ -45,7 +49,7 @@ def test_set_is_valid_private_and_as_documented(name: str) -> None:
         for ev in r["trace"]["events"]:
             assert set(ev) <= EVENT_KEYS, (r["id"], ev)  # lengths only: no value, no text
             assert "field" not in ev or ev["field"] in declared, (r["id"], ev)
-    assert len(read_examples(REAL / name)) == n  # the project's own reader takes it
+    assert len(read_examples(path)) == n  # the project's own reader takes it
 
 
 @pytest.mark.parametrize("name", sorted(SETS))
@@ -90,3 +94,17 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert is_test_set("copy.jsonl")  # a relative path from inside data/real
     monkeypatch.chdir(tmp_path)
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
+    assert not is_test_set(HANDWRITTEN_VAL)  # the hand-written validation set is for calibration
+
+
+def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
+    """The validation set was written apart from the test sets: no trace and no form id in common."""
+    def rows(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    val = rows(HANDWRITTEN_VAL)
+    for name in SETS:
+        test = rows(REAL / name)
+        assert not {json.dumps(r["trace"], sort_keys=True) for r in val} & {
+            json.dumps(r["trace"], sort_keys=True) for r in test}
+        assert not {r["trace"]["form"]["id"] for r in val} & {r["trace"]["form"]["id"] for r in test}
