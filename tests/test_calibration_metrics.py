@@ -416,3 +416,30 @@ def test_import_does_not_pull_torch_or_matplotlib() -> None:
     )
     res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_ece_floor_matches_the_exact_binomial_expectation() -> None:
+    """One confidence value (one bin): ECE = |hits/n - c|, whose expectation under perfect calibration is exact."""
+    from scipy.stats import binom
+
+    n, c = 60, 0.8
+    k = np.arange(n + 1)
+    exact = float(np.sum(binom.pmf(k, n, c) * np.abs(k / n - c)))  # ~0.041
+    mean, hi = M.ece_floor(np.full(n, c), n_sim=4000, seed=1)
+    assert mean == pytest.approx(exact, abs=0.003)
+    gaps = np.abs(k / n - c)
+    order = np.argsort(gaps)
+    q95 = float(gaps[order][np.searchsorted(np.cumsum(binom.pmf(k, n, c)[order]), 0.95)])  # exact 95 % quantile
+    assert hi == pytest.approx(q95, abs=1 / n + 1e-9)  # within one hit of it
+
+
+def test_ece_floor_shrinks_with_more_samples_and_is_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    small = M.ece_floor(rng.uniform(0.4, 1.0, 60))
+    large = M.ece_floor(rng.uniform(0.4, 1.0, 6000))
+    assert large[0] < small[0] / 5  # noise falls like 1/sqrt(n)
+    conf = np.linspace(0.3, 0.99, 50)
+    assert M.ece_floor(conf, seed=3) == M.ece_floor(conf, seed=3)
+    with pytest.raises(ValueError, match="at least one"):
+        M.ece_floor([])
+    assert cal.ece_floor is M.ece_floor

@@ -25,6 +25,7 @@ from formwhy.calibration import (
     aurc,
     confusion_matrix,
     coverage,
+    ece_floor,
     mean_set_size,
     per_class,
     risk_coverage_curve,
@@ -75,6 +76,7 @@ def _method_summary(probs: np.ndarray, y: np.ndarray, n_bins: int, n_boot: int, 
     correct = probs.argmax(axis=1) == y
     out["aurc"] = aurc(conf, correct)
     out["mean_confidence"] = float(conf.mean())
+    out["ece_floor"], out["ece_floor_hi"] = ece_floor(conf, n_bins, BINNING, seed=seed)
     return out
 
 
@@ -129,6 +131,7 @@ def evaluate(backend: Backend, examples: Sequence[Example], calibrator: Calibrat
         correct = np.array([vl == NAMES[y[i]] for vl, i in zip(vlabels, idx, strict=True)], dtype=bool)
         v = summarize_confidence(conf, correct, n_bins=n_bins, n_boot=n_boot, seed=seed)
         v["aurc"] = aurc(conf, correct)
+        v["ece_floor"], v["ece_floor_hi"] = ece_floor(conf, n_bins, BINNING, seed=seed)
         v["n_answered"] = len(idx)
         methods["verbalized"] = v
         verbal = (conf, correct)
@@ -181,6 +184,10 @@ def _ci(m: dict[str, Any], key: str) -> str:
     return f"{m[key]:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else f"{m[key]:.3f}"
 
 
+def _floor(m: dict[str, Any]) -> str:
+    return "—" if m.get("ece_floor") is None else f"{m['ece_floor']:.3f} (≤ {m['ece_floor_hi']:.3f})"
+
+
 def render_report(metrics: dict[str, Any]) -> str:
     m = metrics["methods"]
     lines = [
@@ -200,20 +207,24 @@ def render_report(metrics: dict[str, Any]) -> str:
     else:
         lines.append("- **uncalibrated**: no `calibration.json` beside the model, so *calibrated* equals *raw* "
                      "(run `formwhy calibrate`)")
-    lines += ["", "| method | ECE [95 % CI] | accuracy | macro-F1 | NLL | Brier | AUROC | AURC | APS coverage "
-                  "| APS mean set size |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["", "| method | ECE [95 % CI] | ECE floor | accuracy | macro-F1 | NLL | Brier | AUROC | AURC "
+                  "| APS coverage | APS mean set size |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     order = [k for k in ("verbalized", "raw", "calibrated", "vector") if k in m]
     for key in order:
         r = m[key]
         name = {"calibrated": f"calibrated ({r.get('method', '')})" if metrics["calibrated"] else
                 "calibrated (= raw)", "vector": "vector scaling (extra)"}.get(key, key)
         if key == "verbalized":
-            lines.append(f"| {name} | {_ci(r, 'ece')} | {_f(r['accuracy'])} | — | — | {_f(r['brier'])} | "
+            lines.append(f"| {name} | {_ci(r, 'ece')} | {_floor(r)} | {_f(r['accuracy'])} | — | — | {_f(r['brier'])} | "
                          f"{_f(r.get('auroc'))} | {_f(r.get('aurc'))} | — | — |")
             continue
-        lines.append(f"| {name} | {_ci(r, 'ece')} | {_f(r['accuracy'])} | {_f(r['macro_f1'])} | {_f(r['nll'])} | "
+        lines.append(f"| {name} | {_ci(r, 'ece')} | {_floor(r)} | {_f(r['accuracy'])} | {_f(r['macro_f1'])} | "
+                     f"{_f(r['nll'])} | "
                      f"{_f(r['brier'])} | {_f(r.get('auroc'))} | {_f(r.get('aurc'))} | "
                      f"{_f(r.get('aps_coverage'))} | {_f(r.get('aps_mean_set_size'), 2)} |")
+    lines.append("\nECE floor: the ECE a perfectly calibrated model with the same confidences would still show on "
+                 f"these {metrics['n']} traces (mean, and 95 % of simulations below the second figure). An ECE "
+                 "near it means the set is too small to show a miscalibration.")
     if "verbalized" in m:
         unparsed = metrics.get("verbalized_unparsed") or {}
         why = ("; unreadable: " + ", ".join(f"{k} {n}" for k, n in sorted(unparsed.items()))) if unparsed else ""

@@ -345,6 +345,32 @@ def classwise_ece(
     return float(np.mean(vals))
 
 
+def ece_floor(
+    confidence: ArrayLike,
+    n_bins: int = 15,
+    binning: Binning = "equal_width",
+    n_sim: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The ECE that a **perfectly calibrated** model with exactly these confidences would still show on this many
+    samples: ``(mean, upper)`` over ``n_sim`` simulations in which each prediction is right with probability equal
+    to its confidence (``upper`` is the ``1 - alpha`` quantile).
+
+    ECE is biased upwards on small sets (every bin's gap is at least its sampling noise), so an observed ECE near
+    this floor says the set is too small to show a miscalibration, and a target below it cannot be measured there.
+    """
+    _check_bins(n_bins, binning)
+    _check_boot(n_sim, alpha)
+    c = np.clip(np.asarray(confidence, dtype=np.float64).reshape(-1), 0.0, 1.0)
+    if c.size == 0:
+        raise ValueError("ece_floor needs at least one confidence")
+    rng = np.random.default_rng(seed)
+    sims = np.array([_ece_mce(c, (rng.random(c.size) < c).astype(np.float64), int(n_bins), binning)[0]
+                     for _ in range(n_sim)])
+    return float(sims.mean()), float(np.quantile(sims, 1.0 - alpha))
+
+
 # --------------------------------------------------------------------------------------------------
 # bootstrap
 
