@@ -48,6 +48,23 @@ def test_default_build_is_fast_and_has_about_108_validation(tmp_path: Path) -> N
     assert "duplicates removed" in res.output
 
 
+def test_prior_option_uniform_and_weights(tmp_path: Path) -> None:
+    """`--prior uniform` balances the classes (the traffic prior is imbalanced on purpose); weights are normalised."""
+    from collections import Counter
+
+    from formwhy.taxonomy import NAMES, parse_prior
+
+    assert parse_prior("uniform") == dict.fromkeys(NAMES, 1 / 6) == parse_prior(" Uniform ")
+    assert parse_prior("price_shock=3,distraction=1") == {**dict.fromkeys(NAMES, 0.0), "price_shock": 0.75,
+                                                          "distraction": 0.25}
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path), "--n", "600", "--prior", "uniform"])
+    assert res.exit_code == 0, res.output
+    counts = Counter(r["label"] for p in ("train", "validation", "test") for r in _read(tmp_path / f"{p}.jsonl"))
+    assert set(counts) == set(NAMES) and max(counts.values()) < 1.5 * min(counts.values())
+    res = runner.invoke(app, ["data", "build", "--out", str(tmp_path / "x"), "--prior", "balanced"])
+    assert res.exit_code == 1 and "expected name=weight" in res.output
+
+
 def test_validate_examples_pass_and_value_key_fails(tmp_path: Path) -> None:
     files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
     res = runner.invoke(app, ["validate", *files])

@@ -82,8 +82,8 @@ def data_build(
     n_val: Annotated[int, typer.Option(help="About this many validation examples.")] = 108,
     n_test: Annotated[int, typer.Option(help="About this many synthetic test examples.")] = 110,
     hard_share: Annotated[float, typer.Option(help="Share of hard cases (weak or misleading signals).")] = 0.25,
-    prior: Annotated[str, typer.Option(help="Class prior as name=weight,...; default: the spec's traffic prior."
-                                       )] = "",
+    prior: Annotated[str, typer.Option(help="Class prior as name=weight,... or 'uniform'; default: the spec's "
+                                            "traffic prior.")] = "",
     model: Annotated[str, typer.Option(help="Model for --source anthropic/openai.")] = "",
     base_url: Annotated[str, typer.Option(help="API base URL for --source anthropic/openai.")] = "",
     concurrency: Annotated[int, typer.Option(help="Parallel API calls for --source anthropic/openai.")] = 4,

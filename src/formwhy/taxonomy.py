@@ -108,7 +108,10 @@ def index_of(name: str) -> int:
 
 
 def parse_prior(text: str) -> dict[str, float]:
-    """Parse ``name=weight,name=weight`` (missing classes get 0) and normalise to sum 1."""
+    """Parse ``name=weight,name=weight`` (missing classes get 0) and normalise to sum 1; ``uniform`` gives every
+    class the same weight."""
+    if text.strip().lower() == "uniform":
+        return {n: 1.0 / len(NAMES) for n in NAMES}
     prior = {n: 0.0 for n in NAMES}
     for part in filter(None, (p.strip() for p in text.split(","))):
         if "=" not in part:
