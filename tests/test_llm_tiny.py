@@ -107,7 +107,10 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     assert m["training"]["effective_batch"] == 8 and m["training"]["quant"] == "none"
     assert len(m["metrics"]["eval_loss_by_epoch"]) == 2
     assert m["metrics"]["best_eval_loss"] == min(m["metrics"]["eval_loss_by_epoch"])
-    assert (out / "training_log.jsonl").read_text().strip()
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    evals = [e for e in log if "eval_loss" in e]
+    assert m["metrics"]["best_step"] == min(evals, key=lambda e: e["eval_loss"])["step"]
+    assert not out.with_name(out.name + ".checkpoints").exists()  # the best step is recorded, its folder is gone
     from safetensors.torch import load_file
 
     assert all(t.dtype == torch.bfloat16 for t in load_file(str(out / "adapter_model.safetensors")).values())

@@ -217,7 +217,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         "metrics": {"best_eval_loss": trainer.state.best_metric, "final_eval_loss": eval_metrics.get("eval_loss"),
                     "train_loss": result.training_loss, "train_seconds": round(train_seconds, 1),
                     "seconds_per_epoch": round(train_seconds / max(cfg.epochs, 1e-9), 1),
-                    "best_checkpoint": trainer.state.best_model_checkpoint,
+                    # the step whose checkpoint was kept (the checkpoint folders are deleted below)
+                    "best_step": trainer.state.best_global_step,
                     "eval_loss_by_epoch": [e["eval_loss"] for e in epochs_logged]},
         "temperature": None,
     }
