@@ -1,6 +1,9 @@
 """The README's evaluation table, from ``formwhy evaluate`` output folders (it computes nothing itself).
 
-    .venv/bin/python bench/eval_table.py runs/eval/llm-real runs/eval/features-real ...
+    .venv/bin/python bench/eval_table.py runs/eval/llm-real runs/eval/llm-real-bf16=bf16 runs/eval/features-real ...
+
+``FOLDER=TAG`` puts ``TAG:`` before that folder's confidence labels (for example the same evaluation in bfloat16).
+The set column names the hand-written and synthetic sets the README's way (real-style, set B, synthetic).
 
 One row per method in each folder's ``metrics.json``: verbalized (when the evaluation ran with ``--verbalized``),
 raw, calibrated (temperature scaling unless the evaluation chose vector). Accuracy and macro-F1 of the verbalized row
@@ -31,36 +34,42 @@ def _floor(m: dict[str, Any]) -> str:
     return _f(m.get("ece_floor"))
 
 
-def rows(folder: Path) -> list[str]:
+SET_NAMES = {"real/test.jsonl": "real-style", "real/test-b.jsonl": "set B", "synthetic/test.jsonl": "synthetic",
+             "handwritten/validation.jsonl": "hand-written validation"}
+
+
+def rows(folder: Path, tag: str = "") -> list[str]:
     m = json.loads((folder / "metrics.json").read_text())
     data = Path(m["data"]).parent.name + "/" + Path(m["data"]).name
-    head = f"{m['backend']} | {data} (n = {m['n']})"
+    head = f"{m['backend']} | {SET_NAMES.get(data, data)} (n = {m['n']})"
+    tag = f"{tag}: " if tag else ""
     out = []
     methods = m["methods"]
     if "verbalized" in methods:
         v = methods["verbalized"]
-        out.append(f"| {head} | verbalized ({v.get('n_answered', v['n'])} parsed) | {_ci(v, 'ece')} | {_floor(v)} | "
-                   f"{_f(v['accuracy'])} | — | — | — | — |")
+        out.append(f"| {head} | {tag}verbalized ({v.get('n_answered', v['n'])} parsed) | {_ci(v, 'ece')} | "
+                   f"{_floor(v)} | {_f(v['accuracy'])} | — | — | — | — |")
     for name in ("raw", "calibrated"):
         s = methods[name]
         label = name if name == "raw" else f"scaled ({s.get('method')}, T = {_f(s.get('temperature'))})" \
             if s.get("temperature") is not None else "scaled (no calibration)"
         sets = (f"{_f(s.get('aps_coverage'))} / {_f(s.get('aps_mean_set_size'), 2)}"
                 if s.get("aps_coverage") is not None else "—")
-        out.append(f"| {head} | {label} | {_ci(s, 'ece')} | {_floor(s)} | {_f(s['accuracy'])} | {_f(s['macro_f1'])} | "
-                   f"{_f(s['nll'])} | {_f(s['brier'])} | {sets} |")
+        out.append(f"| {head} | {tag}{label} | {_ci(s, 'ece')} | {_floor(s)} | {_f(s['accuracy'])} | "
+                   f"{_f(s['macro_f1'])} | {_f(s['nll'])} | {_f(s['brier'])} | {sets} |")
     return out
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folders", nargs="+", type=Path)
+    ap.add_argument("folders", nargs="+", help="evaluation folders, each optionally FOLDER=TAG")
     args = ap.parse_args(argv)
     print("| backend | set | confidence | ECE [95 % CI] | ECE floor | accuracy | macro-F1 | NLL | Brier "
           "| APS coverage / size |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for folder in args.folders:
-        for row in rows(folder):
+    for arg in args.folders:
+        folder, _, tag = arg.partition("=")
+        for row in rows(Path(folder), tag):
             print(row)
 
 

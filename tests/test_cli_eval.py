@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from formwhy.trace import EXAMPLES_DIR
 
 runner = CliRunner()
 FAST = ["--max-iter", "40", "--learning-rate", "0.15"]
+ROOT = Path(__file__).resolve().parents[1]
 EVAL_FILES = ("metrics.json", "report.md", "predictions.jsonl", "reliability.png", "confusion.png", "risk_coverage.png")
 
 
@@ -168,6 +171,14 @@ def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> Non
     assert "| ECE floor |" in report and f"{m['methods']['raw']['ece_floor']:.3f} (≤ " in report
     for png in ("reliability.png", "confusion.png", "risk_coverage.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # the README's table script reads the folder as written (FOLDER=TAG prefixes its confidence labels)
+    table = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_table.py"), f"{out}=bf16"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert table[0].startswith("| backend | set | confidence | ECE [95 % CI] | ECE floor |") and len(table) == 4
+    raw = m["methods"]["raw"]
+    assert table[2] == (f"| features | {env['root'].name}/heldout.jsonl (n = 40) | bf16: raw | {raw['ece']:.3f} "
+                        f"[{raw['ece_ci'][0]:.3f}, {raw['ece_ci'][1]:.3f}] | {raw['ece_floor']:.3f} | "
+                        f"{raw['accuracy']:.3f} | {raw['macro_f1']:.3f} | {raw['nll']:.3f} | {raw['brier']:.3f} | — |")
     # again into the same folder: replaced, not refused
     res = runner.invoke(app, ["evaluate", "--data", str(env["root"] / "heldout.jsonl"), "--model", str(env["model"]),
                               "--out", str(out), "--boot", "20"])
