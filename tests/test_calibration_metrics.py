@@ -442,4 +442,6 @@ def test_ece_floor_shrinks_with_more_samples_and_is_deterministic() -> None:
     assert M.ece_floor(conf, seed=3) == M.ece_floor(conf, seed=3)
     with pytest.raises(ValueError, match="at least one"):
         M.ece_floor([])
+    with pytest.raises(ValueError, match=r"finite and lie in \[0, 1\]"):
+        M.ece_floor([0.5, 1.2])
     assert cal.ece_floor is M.ece_floor

@@ -362,9 +362,7 @@ def ece_floor(
     """
     _check_bins(n_bins, binning)
     _check_boot(n_sim, alpha)
-    c = np.clip(np.asarray(confidence, dtype=np.float64).reshape(-1), 0.0, 1.0)
-    if c.size == 0:
-        raise ValueError("ece_floor needs at least one confidence")
+    c, _ = check_confidence(confidence, np.zeros(np.size(confidence)))  # 1-D, finite, in [0, 1], not empty
     rng = np.random.default_rng(seed)
     sims = np.array([_ece_mce(c, (rng.random(c.size) < c).astype(np.float64), int(n_bins), binning)[0]
                      for _ in range(n_sim)])
