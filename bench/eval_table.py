@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/eval_table.py runs/eval/llm-real runs/eval/llm-real-bf16=bf16 runs/eval/features-real ...
 
-``FOLDER=TAG`` puts ``TAG:`` before that folder's confidence labels (for example the same evaluation in bfloat16).
+``FOLDER=TAG`` puts ``TAG:`` before that folder's confidence labels, for example the same evaluation in bfloat16 (an
+argument that is itself a folder is never split).
 The set column names the hand-written and synthetic sets the README's way (real-style, set B, synthetic).
 
 One row per method in each folder's ``metrics.json``: verbalized (when the evaluation ran with ``--verbalized``),
@@ -68,7 +69,9 @@ def main(argv: list[str] | None = None) -> None:
           "| APS coverage / size |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for arg in args.folders:
-        folder, _, tag = arg.partition("=")
+        # FOLDER=TAG, unless the whole argument is a folder (an '=' inside a path is not a tag)
+        folder, _, tag = ("", "", "") if Path(arg).is_dir() else arg.rpartition("=")
+        folder = folder or arg
         for row in rows(Path(folder), tag):
             print(row)
 

@@ -444,4 +444,6 @@ def test_ece_floor_shrinks_with_more_samples_and_is_deterministic() -> None:
         M.ece_floor([])
     with pytest.raises(ValueError, match=r"finite and lie in \[0, 1\]"):
         M.ece_floor([0.5, 1.2])
+    with pytest.raises(ValueError, match="n_sim must be >= 1"):
+        M.ece_floor([0.5], n_sim=0)
     assert cal.ece_floor is M.ece_floor

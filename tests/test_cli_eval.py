@@ -179,6 +179,11 @@ def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> Non
     assert table[2] == (f"| features | {env['root'].name}/heldout.jsonl (n = 40) | bf16: raw | {raw['ece']:.3f} "
                         f"[{raw['ece_ci'][0]:.3f}, {raw['ece_ci'][1]:.3f}] | {raw['ece_floor']:.3f} | "
                         f"{raw['accuracy']:.3f} | {raw['macro_f1']:.3f} | {raw['nll']:.3f} | {raw['brier']:.3f} | — |")
+    odd = tmp_path / "lr=2e-4"  # an '=' inside the path is not a tag
+    shutil.copytree(out, odd)
+    table = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_table.py"), str(odd)],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert "| raw |" in table[2] and "bf16" not in table[2]
     # again into the same folder: replaced, not refused
     res = runner.invoke(app, ["evaluate", "--data", str(env["root"] / "heldout.jsonl"), "--model", str(env["model"]),
                               "--out", str(out), "--boot", "20"])

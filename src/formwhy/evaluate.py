@@ -223,7 +223,7 @@ def render_report(metrics: dict[str, Any]) -> str:
                      f"{_f(r['brier'])} | {_f(r.get('auroc'))} | {_f(r.get('aurc'))} | "
                      f"{_f(r.get('aps_coverage'))} | {_f(r.get('aps_mean_set_size'), 2)} |")
     lines.append("\nECE floor: the ECE a perfectly calibrated model with the same confidences would still show on "
-                 f"these {metrics['n']} traces (mean, and 95 % of simulations below the second figure). An ECE "
+                 "the traces that row scores (mean, and 95 % of simulations below the second figure). An ECE "
                  "near it means the set is too small to show a miscalibration.")
     if "verbalized" in m:
         unparsed = metrics.get("verbalized_unparsed") or {}

@@ -361,7 +361,9 @@ def ece_floor(
     this floor says the set is too small to show a miscalibration, and a target below it cannot be measured there.
     """
     _check_bins(n_bins, binning)
-    _check_boot(n_sim, alpha)
+    if n_sim < 1:
+        raise ValueError(f"n_sim must be >= 1, got {n_sim}")
+    _check_boot(1, alpha)
     c, _ = check_confidence(confidence, np.zeros(np.size(confidence)))  # 1-D, finite, in [0, 1], not empty
     rng = np.random.default_rng(seed)
     sims = np.array([_ece_mce(c, (rng.random(c.size) < c).astype(np.float64), int(n_bins), binning)[0]
