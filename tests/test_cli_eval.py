@@ -87,7 +87,7 @@ def test_calibrate_guard_and_force(env: dict[str, Path], tmp_path: Path) -> None
 
 def test_calibrate_accepts_the_hand_written_validation_set(env: dict[str, Path], tmp_path: Path) -> None:
     """`data/handwritten/validation.jsonl` is validation data (unlike the two sets under `data/real/`)."""
-    hand = Path(__file__).resolve().parents[1] / "data" / "handwritten" / "validation.jsonl"
+    hand = ROOT / "data" / "handwritten" / "validation.jsonl"
     model = tmp_path / "model"
     shutil.copytree(env["model"], model)
     res = runner.invoke(app, ["calibrate", "--backend", "features", "--model", str(model), "--data", str(hand)])

@@ -31,10 +31,14 @@ ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | {HANDWRITTEN_VAL
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
 
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 @pytest.mark.parametrize("path", sorted(ALL_SETS), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_set_is_valid_private_and_as_documented(path: Path) -> None:
     n, counts, hard = ALL_SETS[path]
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = _rows(path)
     assert len(rows) == n
     assert len({r["id"] for r in rows}) == n
     assert Counter(r["label"] for r in rows) == counts
@@ -99,12 +103,9 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
     """The validation set was written apart from the test sets: no trace and no form id in common."""
-    def rows(path: Path) -> list[dict]:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-    val = rows(HANDWRITTEN_VAL)
+    val = _rows(HANDWRITTEN_VAL)
     for name in SETS:
-        test = rows(REAL / name)
+        test = _rows(REAL / name)
         assert not {json.dumps(r["trace"], sort_keys=True) for r in val} & {
             json.dumps(r["trace"], sort_keys=True) for r in test}
         assert not {r["trace"]["form"]["id"] for r in val} & {r["trace"]["form"]["id"] for r in test}

@@ -58,8 +58,8 @@ def check_probs_labels(probs: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray,
     return p, y
 
 
-def check_confidence(confidence: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Validate per-sample confidences in [0, 1] and 0/1 correctness; return float64 arrays."""
+def as_confidence(confidence: ArrayLike) -> np.ndarray:
+    """Validate per-sample confidences: 1-D, not empty, finite, in [0, 1]; return a float64 array."""
     c = np.asarray(confidence, dtype=np.float64)
     if c.ndim != 1:
         raise ValueError(f"confidence must be 1-D, got shape {c.shape}")
@@ -67,6 +67,12 @@ def check_confidence(confidence: ArrayLike, correct: ArrayLike) -> tuple[np.ndar
         raise ValueError("need at least one sample")
     if not np.all(np.isfinite(c)) or c.min() < 0.0 or c.max() > 1.0:
         raise ValueError("confidence must be finite and lie in [0, 1]")
+    return c
+
+
+def check_confidence(confidence: ArrayLike, correct: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate per-sample confidences in [0, 1] and 0/1 correctness; return float64 arrays."""
+    c = as_confidence(confidence)
     a = np.asarray(correct)
     if a.ndim != 1 or a.shape[0] != c.shape[0]:
         raise ValueError(f"correct must be 1-D with {c.shape[0]} entries, got shape {a.shape}")

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import check_confidence, check_probs_labels
+from ._validation import as_confidence, check_confidence, check_probs_labels
 
 Binning = Literal["equal_width", "equal_mass"]
 BINNINGS: tuple[str, ...] = ("equal_width", "equal_mass")
@@ -361,10 +361,8 @@ def ece_floor(
     this floor says the set is too small to show a miscalibration, and a target below it cannot be measured there.
     """
     _check_bins(n_bins, binning)
-    if n_sim < 1:
-        raise ValueError(f"n_sim must be >= 1, got {n_sim}")
-    _check_boot(1, alpha)
-    c, _ = check_confidence(confidence, np.zeros(np.size(confidence)))  # 1-D, finite, in [0, 1], not empty
+    _check_boot(n_sim, alpha, name="n_sim")
+    c = as_confidence(confidence)
     rng = np.random.default_rng(seed)
     sims = np.array([_ece_mce(c, (rng.random(c.size) < c).astype(np.float64), int(n_bins), binning)[0]
                      for _ in range(n_sim)])
@@ -383,11 +381,11 @@ def _percentile_interval(values: np.ndarray, alpha: float) -> tuple[float, float
     return (float(lo), float(hi))
 
 
-def _check_boot(n_boot: int, alpha: float) -> None:
+def _check_boot(n_boot: int, alpha: float, name: str = "n_boot") -> None:
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+        raise ValueError(f"{name} must be >= 1, got {n_boot}")
 
 
 def _bootstrap(
