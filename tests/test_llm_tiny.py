@@ -41,11 +41,12 @@ def test_digits_are_single_tokens(tok) -> None:  # noqa: ANN001
 
 def test_answer_only_loss_equals_the_plain_loss(tok, model) -> None:  # noqa: ANN001
     traces = list(example_traces().values())[:3]
-    rows, labels = [], []
+    rows, labels, plens = [], [], []
     for trace, label in zip(traces, ["price_shock", "account_wall", "trust_concern"], strict=True):
         p = tok.encode(build_prompt(trace), add_special_tokens=False)
         c = tok.encode(build_target(label, "because.", 0.7), add_special_tokens=False)
         rows.append(p + c)
+        plens.append(len(p))
         labels.append([-100] * len(p) + c)
     L = max(len(r) for r in rows)
     ids = torch.tensor([r + [0] * (L - len(r)) for r in rows])
@@ -56,6 +57,13 @@ def test_answer_only_loss_equals_the_plain_loss(tok, model) -> None:  # noqa: AN
     assert torch.allclose(ours, plain, atol=1e-5), (ours, plain)
     n = (lab[:, 1:] != -100).sum()
     assert torch.allclose(answer_only_loss(model, ids, mask, lab, num_items=n * 2), plain / 2, atol=1e-5)
+
+    # label_weight=W counts each row's class digit W times: the plain sum plus (W - 1) x the digits' losses
+    logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+    assert [tok.decode([r[k]]) for r, k in zip(rows, plens, strict=True)] == ["1", "2", "3"]  # answers start with it
+    digit_nll = torch.stack([-logp[i, k - 1, rows[i][k]] for i, k in enumerate(plens)])
+    weighted = answer_only_loss(model, ids, mask, lab, num_items=n, label_weight=5.0)
+    assert torch.allclose(weighted, (plain * n + 4.0 * digit_nll.sum()) / n, atol=1e-4), weighted
 
 
 def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
@@ -81,6 +89,13 @@ def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
         assert p.latency_ms > 0
 
 
+@pytest.mark.parametrize("weight", [0.0, -1.0, float("nan"), float("inf")])
+def test_train_refuses_a_bad_label_weight(weight: float, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--label-weight must be a positive number"):
+        train(TrainConfig(out=str(tmp_path / "never"), label_weight=weight), progress=False)
+    assert not (tmp_path / "never").exists()
+
+
 def test_prefix_is_fixed_and_versioned() -> None:
     trace = example_traces()["distraction"]
     assert build_prompt(trace).startswith(PREFIX)
@@ -94,7 +109,8 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "adapter"
     manifest = train(TrainConfig(train=str(tmp_path / "data/train.jsonl"),
                                  validation=str(tmp_path / "data/validation.jsonl"), out=str(out), base=str(base),
-                                 epochs=2, batch_size=4, grad_accum=2, max_examples=16, threads=1),
+                                 epochs=2, batch_size=4, grad_accum=2, max_examples=16, threads=1,
+                                 label_weight=3.0),
                      progress=False)
     assert (out / "adapter_config.json").exists() and (out / "adapter_model.safetensors").exists()
     cfg = json.loads((out / "adapter_config.json").read_text())
@@ -105,6 +121,7 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     assert m == manifest | {"metrics": m["metrics"]}
     assert m["prompt_version"] == PROMPT_VERSION and len(m["digit_token_ids"]) == 6
     assert m["training"]["effective_batch"] == 8 and m["training"]["quant"] == "none"
+    assert m["training"]["label_weight"] == 3.0
     assert len(m["metrics"]["eval_loss_by_epoch"]) == 2
     assert m["metrics"]["best_eval_loss"] == min(m["metrics"]["eval_loss_by_epoch"])
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]

@@ -86,6 +86,9 @@ def train_llm(
     max_val_examples: Annotated[int | None, typer.Option(help="Use only the first N validation examples.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+    label_weight: Annotated[float, typer.Option(help="Weight of the class-digit token in the answer loss "
+                                                     "(1 = plain cross-entropy; the validation loss uses it too).")
+                            ] = 1.0,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
     from formwhy.dataset import DatasetError, refuse_test_set
@@ -105,7 +108,7 @@ def train_llm(
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
                       learning_rate=lr, lora_r=rank, lora_alpha=alpha, dora=dora, quant=quant,
                       batch_size=batch_size, grad_accum=grad_accum, max_examples=max_examples,
-                      max_val_examples=max_val_examples, seed=seed, threads=threads)
+                      max_val_examples=max_val_examples, seed=seed, threads=threads, label_weight=label_weight)
     try:
         manifest = run_train(cfg)
     except (ValueError, DatasetError, ModelError) as exc:

@@ -56,6 +56,7 @@ class TrainConfig:
     max_lines: int = MAX_EVENT_LINES
     seed: int = 0
     threads: int | None = None
+    label_weight: float = 1.0  # weight of the class-digit token in the answer loss (1 = plain cross-entropy)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,12 +80,16 @@ def to_records(examples: list[Example], max_lines: int) -> list[dict[str, str]]:
     return out
 
 
-def answer_only_loss(model: Any, input_ids: Any, attention_mask: Any, labels: Any, num_items: Any = None) -> Any:
+def answer_only_loss(model: Any, input_ids: Any, attention_mask: Any, labels: Any, num_items: Any = None,
+                     label_weight: float = 1.0) -> Any:
     """Next-token cross-entropy over the positions whose next token is an answer token (labels != -100),
     computing the LM head on those rows only.
 
     The mean over this batch's answer tokens, or, when ``num_items`` (the number of answer tokens in the whole
     gradient-accumulation batch, as the Trainer passes it) is given, the sum divided by it.
+
+    ``label_weight`` counts each row's first answer token (the class digit) that many times in the sum: the digit
+    is one token of about fifty in an answer, yet it alone decides the class. 1 is the plain cross-entropy.
     """
     import torch
     import torch.nn.functional as F
@@ -99,17 +104,21 @@ def answer_only_loss(model: Any, input_ids: Any, attention_mask: Any, labels: An
     cap = getattr(base.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    total = F.cross_entropy(logits.float(), target[keep], reduction="sum")
+    per_token = F.cross_entropy(logits.float(), target[keep], reduction="none")
+    if label_weight != 1.0:
+        first = (keep.cumsum(1) == 1)[keep]  # each row's first answer token, in the order of ``per_token``
+        per_token = per_token * (1.0 + (label_weight - 1.0) * first.to(per_token.dtype))
+    total = per_token.sum()
     return total / (num_items if num_items is not None else keep.sum())
 
 
-def _make_trainer_class() -> type:
+def _make_trainer_class(label_weight: float = 1.0) -> type:
     from trl import SFTTrainer
 
     class AnswerOnlySFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
             loss = answer_only_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                                    num_items_in_batch)
+                                    num_items_in_batch, label_weight)
             return (loss, None) if return_outputs else loss
 
     return AnswerOnlySFTTrainer
@@ -133,6 +142,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError("--quant 4bit (QLoRA) needs a CUDA GPU; on a CPU use --quant none (plain LoRA)")
     if quant not in ("4bit", "none"):
         raise ValueError(f"--quant must be auto, 4bit or none, not {quant!r}")
+    if not (math.isfinite(cfg.label_weight) and cfg.label_weight > 0):
+        raise ValueError(f"--label-weight must be a positive number, not {cfg.label_weight!r}")
 
     train_ex = read_examples(cfg.train)[: cfg.max_examples or None]
     val_ex = read_examples(cfg.validation)[: cfg.max_val_examples or None]
@@ -187,7 +198,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                 log.append({"step": state.global_step, "epoch": state.epoch,
                             "elapsed_s": round(time.perf_counter() - t_start, 1), **logs})
 
-    trainer = _make_trainer_class()(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
+    trainer = _make_trainer_class(cfg.label_weight)(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
                                     processing_class=tokenizer, peft_config=peft_config, callbacks=[_Log()])
     t_train = time.perf_counter()
     result = trainer.train()
@@ -271,4 +282,4 @@ def default_threads() -> int:
     return max(1, min(os.cpu_count() or 1, 16))
 
 
-__all__ = ["TrainConfig", "answer_only_loss", "digit_token_ids", "read_manifest", "train", "math"]
+__all__ = ["TrainConfig", "answer_only_loss", "digit_token_ids", "read_manifest", "train"]
