@@ -322,6 +322,21 @@ def test_bootstrap_ci_drops_none_replicates() -> None:
     assert all(math.isnan(v) for v in always_none)
 
 
+def test_paired_bootstrap_diff_resamples_the_same_rows() -> None:
+    p, y = _data(7, n=200)
+    worse = p.copy()
+    right = np.flatnonzero(p.argmax(1) == y)[:6]
+    worse[right] = np.roll(worse[right], 1, axis=1)  # six traces a gets right, b gets wrong; the rest identical
+    assert (worse.argmax(1) != y)[right].all()
+    d, (lo, hi) = cal.paired_bootstrap_diff(cal.accuracy, p, worse, y, n_boot=500)
+    assert d == pytest.approx(cal.accuracy(p, y) - cal.accuracy(worse, y)) == pytest.approx(6 / 200)
+    # paired: b is never right where a is wrong, so no resample can favour b (unpaired intervals would cross 0)
+    assert 0.0 <= lo < d < hi
+    assert cal.paired_bootstrap_diff(cal.nll, p, p, y, n_boot=50) == (0.0, (0.0, 0.0))
+    with pytest.raises(ValueError, match="same shape"):
+        cal.paired_bootstrap_diff(cal.accuracy, p, p[:, :4] / p[:, :4].sum(1, keepdims=True), y % 4)
+
+
 def test_ece_from_confidence_equals_top_label_ece_and_ci() -> None:
     p, y = _data(5, n=300)
     conf, correct = cal.top_label_confidence(p, y)

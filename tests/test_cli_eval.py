@@ -191,6 +191,33 @@ def test_evaluate_writes_everything(env: dict[str, Path], tmp_path: Path) -> Non
     assert json.loads((out / "metrics.json").read_text())["n_boot"] == 20
 
 
+def test_compare_evals_pairs_two_folders_by_id(tmp_path: Path) -> None:
+    def folder(name: str, rows: list[tuple[str, str, int]]) -> Path:
+        d = tmp_path / name
+        d.mkdir()
+        lines = []
+        for ex_id, label, guess in rows:  # guess: the class index given 0.7
+            probs = [0.06] * 6
+            probs[guess] = 0.7
+            lines.append(json.dumps({"id": ex_id, "label": label, "raw": probs, "calibrated": probs}))
+        (d / "predictions.jsonl").write_text("\n".join(lines) + "\n")
+        return d
+
+    labels = [(f"x{i}", NAMES[i % 6]) for i in range(12)]
+    new = folder("new", [(i, lab, NAMES.index(lab)) for i, lab in labels])  # all right
+    old = folder("old", [(i, lab, NAMES.index(lab) if k % 3 else 0) for k, (i, lab) in enumerate(labels)])
+    script = str(ROOT / "bench" / "compare_evals.py")
+    res = subprocess.run([sys.executable, script, str(new), str(old), "--n-boot", "200"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert "n = 12, right 12 vs 10" in res[0]  # rows 0, 3, 6, 9 guessed class 0; rows 0 and 6 are class 0
+    assert res[1].split()[:6] == ["accuracy", "1.000", "-", "0.833", "=", "+0.167"]
+    short = folder("short", [(i, lab, 0) for i, lab in labels[:-1]])
+    bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "do not cover the same ids (1 only in the first" in bad.stderr
+    missing = subprocess.run([sys.executable, script, str(new), str(tmp_path / "none")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "predictions.jsonl: no such file" in missing.stderr
+
+
 def _bad_eval(args: list[str], out: Path, message: str) -> None:
     res = runner.invoke(app, ["evaluate", *args, "--out", str(out), "--boot", "10"])
     assert res.exit_code == 1, res.output

@@ -52,6 +52,7 @@ __all__ = [
     "ReliabilityBins",
     "accuracy",
     "bootstrap_ci",
+    "paired_bootstrap_diff",
     "brier",
     "classwise_ece",
     "confidence_auroc",
@@ -418,6 +419,33 @@ def bootstrap_ci(
     """
     p, y = check_probs_labels(probs, labels)
     return _bootstrap(metric_fn, (p, y), n_boot, alpha, seed)
+
+
+def paired_bootstrap_diff(
+    metric_fn: Callable[[np.ndarray, np.ndarray], float | None],
+    probs_a: ArrayLike,
+    probs_b: ArrayLike,
+    labels: ArrayLike,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """``metric(a) - metric(b)`` on the same labelled rows, and its paired percentile-bootstrap interval.
+
+    Each resample draws the same rows for both models, so the interval reflects how much the *difference* varies
+    with the sample, not each model's own spread (two separate intervals overlap far more often).
+    """
+    pa, y = check_probs_labels(probs_a, labels)
+    pb, _ = check_probs_labels(probs_b, labels)
+    if pa.shape != pb.shape:
+        raise ValueError(f"probs_a and probs_b must have the same shape, got {pa.shape} and {pb.shape}")
+
+    def diff(a: np.ndarray, b: np.ndarray, yy: np.ndarray) -> float | None:
+        ma, mb = metric_fn(a, yy), metric_fn(b, yy)
+        return None if ma is None or mb is None else float(ma) - float(mb)
+
+    point = diff(pa, pb, y)
+    return (math.nan if point is None else point), _bootstrap(diff, (pa, pb, y), n_boot, alpha, seed)
 
 
 def ece_from_confidence_ci(

@@ -1,0 +1,73 @@
+"""Two models on the same labelled set: paired differences with bootstrap intervals (it re-scores nothing itself).
+
+    .venv/bin/python bench/compare_evals.py NEW_EVAL_DIR OLD_EVAL_DIR [--probs calibrated|raw] [--n-boot 1000]
+
+Reads each folder's ``predictions.jsonl`` (``formwhy evaluate --out DIR``), pairs the rows by id (the two must cover
+the same ids with the same labels) and prints, for accuracy, macro-F1, NLL and Brier, ``NEW - OLD`` with a 95 %
+paired percentile-bootstrap interval (the same rows are resampled for both models), plus how many traces each got
+right. The experiments in ``bench/experiments/README.md`` quote it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from formwhy.calibration import accuracy, brier, macro_f1, nll, paired_bootstrap_diff
+from formwhy.taxonomy import NAMES
+
+METRICS = {"accuracy": accuracy, "macro-F1": macro_f1, "NLL": nll, "Brier": brier}
+
+
+def read_predictions(folder: Path, which: str) -> dict[str, tuple[int, list[float]]]:
+    path = folder / "predictions.jsonl"
+    if not path.exists():
+        raise SystemExit(f"error: {path}: no such file (run `formwhy evaluate --out {folder}` first)")
+    rows = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        rows[row["id"]] = (NAMES.index(row["label"]), row[which])
+    return rows
+
+
+def compare(new: Path, old: Path, which: str = "calibrated", n_boot: int = 1000, seed: int = 0) -> dict[str, object]:
+    a, b = read_predictions(new, which), read_predictions(old, which)
+    if set(a) != set(b):
+        raise SystemExit(f"error: {new} and {old} do not cover the same ids "
+                         f"({len(set(a) - set(b))} only in the first, {len(set(b) - set(a))} only in the second)")
+    ids = sorted(a)
+    if any(a[i][0] != b[i][0] for i in ids):
+        raise SystemExit(f"error: {new} and {old} give different labels to the same id")
+    y = np.array([a[i][0] for i in ids])
+    pa, pb = np.array([a[i][1] for i in ids]), np.array([b[i][1] for i in ids])
+    out: dict[str, object] = {"n": len(ids), "right_new": int((pa.argmax(1) == y).sum()),
+                              "right_old": int((pb.argmax(1) == y).sum())}
+    for name, fn in METRICS.items():
+        d, (lo, hi) = paired_bootstrap_diff(fn, pa, pb, y, n_boot=n_boot, seed=seed)
+        out[name] = {"new": fn(pa, y), "old": fn(pb, y), "diff": d, "ci": [lo, hi]}
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("new", type=Path)
+    ap.add_argument("old", type=Path)
+    ap.add_argument("--probs", choices=("calibrated", "raw"), default="calibrated")
+    ap.add_argument("--n-boot", type=int, default=1000)
+    args = ap.parse_args(argv)
+    res = compare(args.new, args.old, args.probs, args.n_boot)
+    print(f"{args.new} vs {args.old}: n = {res['n']}, right {res['right_new']} vs {res['right_old']} "
+          f"({args.probs} probabilities, 95 % paired bootstrap, {args.n_boot} resamples)")
+    for name in METRICS:
+        m = res[name]
+        assert isinstance(m, dict)
+        print(f"  {name:9} {m['new']:.3f} - {m['old']:.3f} = {m['diff']:+.3f} [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
