@@ -3,9 +3,9 @@
 Skipped, with the reason, when no adapter is at adapters/gemma3-270m-formwhy. Loads the base from the formwhy cache
 (``formwhy models pull gemma3-270m`` runs on first use, about 80 s).
 
-The shipped adapter measured 0.841 accuracy (58 of 69) on the real-style traces (``formwhy evaluate --backend llm
+The shipped adapter measured 0.855 accuracy (59 of 69) on the real-style traces (``formwhy evaluate --backend llm
 --data data/real/test.jsonl``; README). The floor is 0.75: well above the majority class (0.25), chance (0.17) and
-the previous adapter (0.681), yet six traces below the measurement, for float differences between machines (the
+the first adapter (0.681), yet seven traces below the measurement, for float differences between machines (the
 closest calls are within a few hundredths). On the clean held-out set B (``data/real/test-b.jsonl``, 10 per class)
 it measured 0.800 (48 of 60); that floor is 0.70, six traces below. Any regression that breaks the prompt, the digit
 ids or the adapter (each falls to chance) fails them.

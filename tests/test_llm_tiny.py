@@ -121,7 +121,7 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
     assert m == manifest | {"metrics": m["metrics"]}
     assert m["prompt_version"] == PROMPT_VERSION and len(m["digit_token_ids"]) == 6
     assert m["training"]["effective_batch"] == 8 and m["training"]["quant"] == "none"
-    assert m["training"]["label_weight"] == 3.0
+    assert m["training"]["label_weight"] == 3.0 and "class-digit weight 3 " in (out / "README.md").read_text()
     assert len(m["metrics"]["eval_loss_by_epoch"]) == 2
     assert m["metrics"]["best_eval_loss"] == min(m["metrics"]["eval_loss_by_epoch"])
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
@@ -183,3 +183,17 @@ def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
             train(TrainConfig(out=str(tmp_path / "q"), quant="4bit", **common), progress=False)
     train(TrainConfig(out=str(tmp_path / "dora"), dora=True, **common), progress=False)
     assert json.loads((tmp_path / "dora" / "adapter_config.json").read_text())["use_dora"] is True
+
+
+def test_the_training_defaults_are_the_shipped_adapters() -> None:
+    """`formwhy train llm` with no options retrains the shipped adapter's configuration (no model is loaded)."""
+    from dataclasses import asdict
+
+    shipped = Path(__file__).resolve().parents[1] / "adapters" / "gemma3-270m-formwhy" / "formwhy.json"
+    if not shipped.exists():
+        pytest.skip(f"no shipped adapter at {shipped}")
+    used = json.loads(shipped.read_text())["training"]
+    defaults = asdict(TrainConfig())
+    same = ("train", "validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
+            "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight")
+    assert {k: used[k] for k in same} == {k: defaults[k] for k in same}

@@ -86,9 +86,9 @@ def train_llm(
     max_val_examples: Annotated[int | None, typer.Option(help="Use only the first N validation examples.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
-    label_weight: Annotated[float, typer.Option(help="Weight of the class-digit token in the answer loss "
-                                                     "(1 = plain cross-entropy; the validation loss uses it too).")
-                            ] = 1.0,
+    label_weight: Annotated[float, typer.Option(help="How many times the class digit counts in the answer loss "
+                                                     "(10, as the shipped adapter; 1 = plain cross-entropy; the "
+                                                     "validation loss uses it too).")] = 10.0,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
     from formwhy.dataset import DatasetError, refuse_test_set

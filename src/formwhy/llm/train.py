@@ -4,7 +4,8 @@
 2. load the base model (4-bit NF4 on CUDA = QLoRA; float32 on CPU = plain LoRA);
 3. wrap it with LoRA (r=16, alpha=32, all linear layers; ``--dora`` switches DoRA on);
 4. train with TRL's ``SFTTrainer``: 3 epochs, cosine schedule, effective batch 16, evaluation each epoch, the best
-   checkpoint by validation loss, loss on the answer only;
+   checkpoint by validation loss, loss on the answer only, where the class digit counts ``label_weight`` times
+   (default 10: it is one answer token of about fifty, yet it alone decides the class);
 5. write a standard PEFT adapter directory plus the ``formwhy.json`` manifest and the training log.
 
 One speed-up over a stock ``SFTTrainer``: the loss only needs the logits of answer tokens, and Gemma's 262k-entry
@@ -56,7 +57,7 @@ class TrainConfig:
     max_lines: int = MAX_EVENT_LINES
     seed: int = 0
     threads: int | None = None
-    label_weight: float = 1.0  # weight of the class-digit token in the answer loss (1 = plain cross-entropy)
+    label_weight: float = 10.0  # the class digit counts this many times in the answer loss (1 = plain cross-entropy)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -254,7 +255,8 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"DoRA {t['dora']}, quantization {t['quant']}\n"
             f"* {t['epochs']:g} epochs on {t['n_train']} examples of `{t['train']}` (sha256 "
             f"{t['data_sha256']['train'][:12]}...), effective batch {t['effective_batch']}, lr {t['learning_rate']}, "
-            f"cosine; best checkpoint by validation loss on {t['n_validation']} examples\n"
+            f"cosine; class-digit weight {t.get('label_weight', 1.0):g} in the answer loss; best checkpoint by "
+            f"validation loss on {t['n_validation']} examples\n"
             f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
             f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)\n"
             "* temperature: `formwhy calibrate` writes it into `formwhy.json` and `calibration.json`\n\n"
