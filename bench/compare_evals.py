@@ -5,7 +5,8 @@
 Reads each folder's ``predictions.jsonl`` (``formwhy evaluate --out DIR``), pairs the rows by id (the two must cover
 the same ids with the same labels) and prints, for accuracy, macro-F1, NLL and Brier, ``NEW - OLD`` with a 95 %
 paired percentile-bootstrap interval (the same rows are resampled for both models), plus how many traces each got
-right. The experiments in ``bench/experiments/README.md`` quote it.
+right, on how many both give the same class, and the largest difference between their probabilities. The
+experiments in ``bench/experiments/README.md`` and the README's float32 / bfloat16 comparison quote it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def compare(new: Path, old: Path, which: str = "calibrated", n_boot: int = 1000,
     y = np.array([a[i][0] for i in ids])
     pa, pb = np.array([a[i][1] for i in ids]), np.array([b[i][1] for i in ids])
     out: dict[str, object] = {"n": len(ids), "right_new": int((pa.argmax(1) == y).sum()),
-                              "right_old": int((pb.argmax(1) == y).sum())}
+                              "right_old": int((pb.argmax(1) == y).sum()),
+                              "same_class": int((pa.argmax(1) == pb.argmax(1)).sum()),
+                              "max_abs_diff": float(np.abs(pa - pb).max())}
     for name, fn in METRICS.items():
         d, (lo, hi) = paired_bootstrap_diff(fn, pa, pb, y, n_boot=n_boot, seed=seed)
         out[name] = {"new": fn(pa, y), "old": fn(pb, y), "diff": d, "ci": [lo, hi]}
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> None:
     res = compare(args.new, args.old, args.probs, args.n_boot)
     print(f"{args.new} vs {args.old}: n = {res['n']}, right {res['right_new']} vs {res['right_old']} "
           f"({args.probs} probabilities, 95 % paired bootstrap, {args.n_boot} resamples)")
+    print(f"  same top class on {res['same_class']} of {res['n']}; largest probability difference "
+          f"{res['max_abs_diff']:.3f}")
     for name in METRICS:
         m = res[name]
         assert isinstance(m, dict)

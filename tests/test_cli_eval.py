@@ -210,7 +210,8 @@ def test_compare_evals_pairs_two_folders_by_id(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, script, str(new), str(old), "--n-boot", "200"], capture_output=True,
                          text=True, check=True).stdout.splitlines()
     assert "n = 12, right 12 vs 10" in res[0]  # rows 0, 3, 6, 9 guessed class 0; rows 0 and 6 are class 0
-    assert res[1].split()[:6] == ["accuracy", "1.000", "-", "0.833", "=", "+0.167"]
+    assert res[1] == "  same top class on 10 of 12; largest probability difference 0.640"  # 0.7 - 0.06
+    assert res[2].split()[:6] == ["accuracy", "1.000", "-", "0.833", "=", "+0.167"]
     short = folder("short", [(i, lab, 0) for i, lab in labels[:-1]])
     bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
     assert bad.returncode != 0 and "do not cover the same ids (1 only in the first" in bad.stderr
