@@ -29,9 +29,12 @@ def read_predictions(folder: Path, which: str) -> dict[str, tuple[int, list[floa
     if not path.exists():
         raise SystemExit(f"error: {path}: no such file (run `formwhy evaluate --out {folder}` first)")
     rows = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        rows[row["id"]] = (NAMES.index(row["label"]), row[which])
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            rows[row["id"]] = (NAMES.index(row["label"]), row[which])
+        except (ValueError, KeyError, TypeError) as exc:  # bad JSON, a missing field or an unknown class
+            raise SystemExit(f"error: {path}:{n}: not a `formwhy evaluate` prediction row ({exc!r})") from None
     return rows
 
 
@@ -49,9 +52,11 @@ def compare(new: Path, old: Path, which: str = "calibrated", n_boot: int = 1000,
                               "right_old": int((pb.argmax(1) == y).sum()),
                               "same_class": int((pa.argmax(1) == pb.argmax(1)).sum()),
                               "max_abs_diff": float(np.abs(pa - pb).max())}
+    metrics = {}
     for name, fn in METRICS.items():
         d, (lo, hi) = paired_bootstrap_diff(fn, pa, pb, y, n_boot=n_boot, seed=seed)
-        out[name] = {"new": fn(pa, y), "old": fn(pb, y), "diff": d, "ci": [lo, hi]}
+        metrics[name] = {"new": fn(pa, y), "old": fn(pb, y), "diff": d, "ci": [lo, hi]}
+    out["metrics"] = metrics
     return out
 
 
@@ -67,9 +72,8 @@ def main(argv: list[str] | None = None) -> None:
           f"({args.probs} probabilities, 95 % paired bootstrap, {args.n_boot} resamples)")
     print(f"  same top class on {res['same_class']} of {res['n']}; largest probability difference "
           f"{res['max_abs_diff']:.3f}")
-    for name in METRICS:
-        m = res[name]
-        assert isinstance(m, dict)
+    metrics: dict[str, dict[str, object]] = res["metrics"]  # type: ignore[assignment]
+    for name, m in metrics.items():
         print(f"  {name:9} {m['new']:.3f} - {m['old']:.3f} = {m['diff']:+.3f} [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]")
     sys.stdout.flush()
 

@@ -215,6 +215,9 @@ def test_compare_evals_pairs_two_folders_by_id(tmp_path: Path) -> None:
     short = folder("short", [(i, lab, 0) for i, lab in labels[:-1]])
     bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
     assert bad.returncode != 0 and "do not cover the same ids (1 only in the first" in bad.stderr
+    (short / "predictions.jsonl").write_text('{"id": "x0", "label": "bored"}\n')
+    bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
+    assert bad.returncode != 0 and "predictions.jsonl:1: not a `formwhy evaluate` prediction row" in bad.stderr
     missing = subprocess.run([sys.executable, script, str(new), str(tmp_path / "none")], capture_output=True, text=True)
     assert missing.returncode != 0 and "predictions.jsonl: no such file" in missing.stderr
 
