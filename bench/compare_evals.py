@@ -3,10 +3,11 @@
     .venv/bin/python bench/compare_evals.py NEW_EVAL_DIR OLD_EVAL_DIR [--probs calibrated|raw] [--n-boot 1000]
 
 Reads each folder's ``predictions.jsonl`` (``formwhy evaluate --out DIR``), pairs the rows by id (the two must cover
-the same ids with the same labels) and prints, for accuracy, macro-F1, NLL and Brier, ``NEW - OLD`` with a 95 %
-paired percentile-bootstrap interval (the same rows are resampled for both models), plus how many traces each got
-right, on how many both give the same class, and the largest difference between their probabilities. The
-experiments in ``bench/experiments/README.md`` and the README's float32 / bfloat16 comparison quote it.
+the same ids with the same labels) and prints, for accuracy, macro-F1, NLL, Brier and ECE (15 equal-width bins),
+``NEW - OLD`` with a 95 % paired percentile-bootstrap interval (the same rows are resampled for both models), plus
+how many traces each got right, on how many both give the same class, and the largest difference between their
+probabilities. The experiments in ``bench/experiments/README.md`` and the README's float32 / bfloat16 comparison
+quote it.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from formwhy.calibration import accuracy, brier, macro_f1, nll, paired_bootstrap_diff
+from formwhy.calibration import accuracy, brier, ece, macro_f1, nll, paired_bootstrap_diff
 from formwhy.taxonomy import NAMES
 
-METRICS = {"accuracy": accuracy, "macro-F1": macro_f1, "NLL": nll, "Brier": brier}
+METRICS = {"accuracy": accuracy, "macro-F1": macro_f1, "NLL": nll, "Brier": brier, "ECE": ece}  # ECE: 15 bins
 
 
 def read_predictions(folder: Path, which: str) -> dict[str, tuple[int, list[float]]]:
@@ -32,9 +33,15 @@ def read_predictions(folder: Path, which: str) -> dict[str, tuple[int, list[floa
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             row = json.loads(line)
-            rows[row["id"]] = (NAMES.index(row["label"]), row[which])
-        except (ValueError, KeyError, TypeError) as exc:  # bad JSON, a missing field or an unknown class
+            probs = [float(x) for x in row[which]]
+            if len(probs) != len(NAMES):
+                raise ValueError(f"{len(probs)} probabilities, not {len(NAMES)}")
+            label = NAMES.index(row["label"])
+        except (ValueError, KeyError, TypeError) as exc:  # bad JSON, a missing field, an unknown class
             raise SystemExit(f"error: {path}:{n}: not a `formwhy evaluate` prediction row ({exc!r})") from None
+        if row["id"] in rows:
+            raise SystemExit(f"error: {path}:{n}: id {row['id']!r} appears twice")
+        rows[row["id"]] = (label, probs)
     return rows
 
 

@@ -212,12 +212,17 @@ def test_compare_evals_pairs_two_folders_by_id(tmp_path: Path) -> None:
     assert "n = 12, right 12 vs 10" in res[0]  # rows 0, 3, 6, 9 guessed class 0; rows 0 and 6 are class 0
     assert res[1] == "  same top class on 10 of 12; largest probability difference 0.640"  # 0.7 - 0.06
     assert res[2].split()[:6] == ["accuracy", "1.000", "-", "0.833", "=", "+0.167"]
+    assert [line.split()[0] for line in res[2:]] == ["accuracy", "macro-F1", "NLL", "Brier", "ECE"]
     short = folder("short", [(i, lab, 0) for i, lab in labels[:-1]])
     bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
     assert bad.returncode != 0 and "do not cover the same ids (1 only in the first" in bad.stderr
-    (short / "predictions.jsonl").write_text('{"id": "x0", "label": "bored"}\n')
-    bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
-    assert bad.returncode != 0 and "predictions.jsonl:1: not a `formwhy evaluate` prediction row" in bad.stderr
+    row = json.loads((new / "predictions.jsonl").read_text().splitlines()[0])
+    for text, message in [('{"id": "x0", "label": "bored"}', ":1: not a `formwhy evaluate` prediction row"),
+                          (json.dumps(row | {"calibrated": [1.0]}), ":1: not a `formwhy evaluate` prediction row"),
+                          (json.dumps(row) + "\n" + json.dumps(row), ":2: id 'x0' appears twice")]:
+        (short / "predictions.jsonl").write_text(text + "\n")
+        bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
+        assert bad.returncode != 0 and f"predictions.jsonl{message}" in bad.stderr, bad.stderr
     missing = subprocess.run([sys.executable, script, str(new), str(tmp_path / "none")], capture_output=True, text=True)
     assert missing.returncode != 0 and "predictions.jsonl: no such file" in missing.stderr
 

@@ -197,3 +197,25 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
     same = ("train", "validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
             "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight")
     assert {k: used[k] for k in same} == {k: defaults[k] for k in same}
+    import inspect
+
+    from formwhy.llm.cli import train_llm
+
+    cli = {k: v.default for k, v in inspect.signature(train_llm).parameters.items()}
+    as_cli = {"train": "train", "validation": "validation", "base": "base", "epochs": "epochs", "lr": "learning_rate",
+              "rank": "lora_r", "alpha": "lora_alpha", "dora": "dora", "batch_size": "batch_size",
+              "grad_accum": "grad_accum", "max_examples": "max_examples", "seed": "seed",
+              "label_weight": "label_weight"}
+    assert {c: (str(cli[c]) if c in ("train", "validation") else cli[c]) for c in as_cli} == \
+        {c: used[k] for c, k in as_cli.items()}
+
+
+def test_answers_must_start_with_the_class_digit(tok) -> None:  # noqa: ANN001
+    from formwhy.llm.train import check_answers_start_with_digit
+
+    trace = example_traces()["distraction"]
+    good = {"prompt": build_prompt(trace), "completion": build_target("distraction", "away.", 0.6)}
+    check_answers_start_with_digit([good], tok, digit_token_ids(tok))
+    bad = {**good, "completion": " " + good["completion"]}
+    with pytest.raises(ValueError, match="training record 1: the answer does not start with a class-digit token"):
+        check_answers_start_with_digit([good, bad], tok, digit_token_ids(tok))

@@ -81,13 +81,24 @@ def to_records(examples: list[Example], max_lines: int) -> list[dict[str, str]]:
     return out
 
 
+def check_answers_start_with_digit(records: list[dict[str, str]], tokenizer: Any, digits: list[int]) -> None:
+    """``label_weight`` weights each answer's first token, which must be its class digit: tokenizing prompt + answer
+    (as TRL does) must keep the prompt's tokens and continue with a digit token. Raises ValueError naming the record."""
+    for i, r in enumerate(records):
+        p = tokenizer(r["prompt"])["input_ids"]
+        pc = tokenizer(r["prompt"] + r["completion"])["input_ids"]
+        if pc[: len(p)] != p or len(pc) == len(p) or pc[len(p)] not in digits:
+            raise ValueError(f"training record {i}: the answer does not start with a class-digit token after the "
+                             "prompt's tokens, so --label-weight would weight the wrong token")
+
+
 def answer_only_loss(model: Any, input_ids: Any, attention_mask: Any, labels: Any, num_items: Any = None,
                      label_weight: float = 1.0) -> Any:
     """Next-token cross-entropy over the positions whose next token is an answer token (labels != -100),
     computing the LM head on those rows only.
 
-    The mean over this batch's answer tokens, or, when ``num_items`` (the number of answer tokens in the whole
-    gradient-accumulation batch, as the Trainer passes it) is given, the sum divided by it.
+    The (weighted) sum over this batch's answer tokens divided by their count, or, when ``num_items`` (the number
+    of answer tokens in the whole gradient-accumulation batch, as the Trainer passes it) is given, by that.
 
     ``label_weight`` counts each row's first answer token (the class digit) that many times in the sum: the digit
     is one token of about fifty in an answer, yet it alone decides the class. 1 is the plain cross-entropy.
@@ -150,7 +161,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     val_ex = read_examples(cfg.validation)[: cfg.max_val_examples or None]
     tokenizer = load_tokenizer(cfg.base)
     digits = digit_token_ids(tokenizer)
-    train_ds = Dataset.from_list(to_records(train_ex, cfg.max_lines))
+    train_records = to_records(train_ex, cfg.max_lines)
+    check_answers_start_with_digit(train_records, tokenizer, digits)
+    train_ds = Dataset.from_list(train_records)
     val_ds = Dataset.from_list(to_records(val_ex, cfg.max_lines))
 
     model = load_base(cfg.base, quant_4bit=quant == "4bit")
