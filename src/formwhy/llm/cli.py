@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from formwhy.llm.models import DEFAULT_BASE, KNOWN, ModelError, cache_root, cached_dir
+from formwhy.llm.train import TrainConfig
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -64,35 +65,39 @@ def models_list() -> None:
     console.print(f"cache: {cache_root()} (set FORMWHY_HOME to move it)")
 
 
+_CFG = TrainConfig()  # the one set of training defaults (`formwhy train llm` and the Python API share it)
+
+
 def train_llm(
-    train: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path("data/synthetic/train.jsonl"),
+    train: Annotated[Path, typer.Option(help="Labelled training JSONL.")] = Path(_CFG.train),
     validation: Annotated[Path, typer.Option(help="Labelled validation JSONL (best checkpoint by its loss).")
-                          ] = Path("data/synthetic/validation.jsonl"),
+                          ] = Path(_CFG.validation),
     out: Annotated[Path, typer.Option(help="Adapter directory to write.")] = DEFAULT_ADAPTER,
     base: Annotated[str, typer.Option(help="Base model: a known name, a local directory or a hub id.")
-                    ] = DEFAULT_BASE,
-    epochs: Annotated[float, typer.Option(help="Training epochs.")] = 3.0,
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = 2e-4,
-    rank: Annotated[int, typer.Option("--rank", help="LoRA rank r.")] = 16,
-    alpha: Annotated[int, typer.Option("--alpha", help="LoRA alpha.")] = 32,
+                    ] = _CFG.base,
+    epochs: Annotated[float, typer.Option(help="Training epochs.")] = _CFG.epochs,
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate.")] = _CFG.learning_rate,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank r.")] = _CFG.lora_r,
+    alpha: Annotated[int, typer.Option("--alpha", help="LoRA alpha.")] = _CFG.lora_alpha,
     dora: Annotated[bool, typer.Option("--dora", help="DoRA instead of plain LoRA (does not export to vLLM).")
-                    ] = False,
+                    ] = _CFG.dora,
     quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA, none on CPU), 4bit or none.")
-                     ] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Per-device batch; effective batch = this x --grad-accum.")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = 4,
+                     ] = _CFG.quant,
+    batch_size: Annotated[int, typer.Option(help="Per-device batch; effective batch = this x --grad-accum.")
+                          ] = _CFG.batch_size,
+    grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = _CFG.grad_accum,
     max_examples: Annotated[int | None, typer.Option(help="Use only the first N training examples (a quick try)."
-                                                     )] = None,
-    max_val_examples: Annotated[int | None, typer.Option(help="Use only the first N validation examples.")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = None,
+                                                     )] = _CFG.max_examples,
+    max_val_examples: Annotated[int | None, typer.Option(help="Use only the first N validation examples.")
+                                ] = _CFG.max_val_examples,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = _CFG.seed,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (default: all cores).")] = _CFG.threads,
     label_weight: Annotated[float, typer.Option(help="How many times the class digit counts in the answer loss "
                                                      "(10, as the shipped adapter; 1 = plain cross-entropy; the "
-                                                     "validation loss uses it too).")] = 10.0,
+                                                     "validation loss uses it too).")] = _CFG.label_weight,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
     from formwhy.dataset import DatasetError, refuse_test_set
-    from formwhy.llm.train import TrainConfig
     from formwhy.llm.train import train as run_train
 
     try:

@@ -124,7 +124,7 @@ def answer_only_loss(model: Any, input_ids: Any, attention_mask: Any, labels: An
     return total / (num_items if num_items is not None else keep.sum())
 
 
-def _make_trainer_class(label_weight: float = 1.0) -> type:
+def _make_trainer_class(label_weight: float) -> type:
     from trl import SFTTrainer
 
     class AnswerOnlySFTTrainer(SFTTrainer):
