@@ -18,10 +18,12 @@ def test_price_shock_example_lines() -> None:
     text = render_trace(example_traces()["price_shock"])
     lines = text.splitlines()
     assert lines[0] == "form checkout shop-checkout, 2 steps, desktop, cart 48.9 EUR"
-    assert lines[1] == "fields s1: email! full_name! address! zip! | s2: promo card_number!* card_exp!* card_cvc!*"
-    assert "+1s autofill email full_name address zip" in lines  # the focus 0.1 s before it is folded away
+    # typed fields are called by their type: full_name (name), zip (postal_code), promo (coupon), card_exp
+    assert lines[1] == ("fields s1: email! name! address! postal_code! | s2: coupon card_number!* card_expiry!* "
+                        "card_cvc!*")
+    assert "+1s autofill email name address postal_code" in lines  # the focus 0.1 s before it is folded away
     assert "price shipping 14.9" in lines  # 0.1 s after the line before: no time written
-    assert "+4s input promo 8 x2" in lines
+    assert "+4s input coupon 8 x2" in lines
     assert "+43s visible" in lines
     assert lines[-1] == "+4s exit"
 

@@ -3,18 +3,25 @@
 Layout (one line each)::
 
     form checkout shop-checkout, 2 steps, desktop, cart 48.9 EUR
-    fields s1: email! full_name! address! zip! | s2: promo card_number!* ...
+    fields s1: email! name! address! postal_code! | s2: coupon card_number!* ...
     0s view 1
     focus email
-    autofill email full_name address zip
+    autofill email name address postal_code
     +2s submit 1
-    +4s input promo 8 x2
+    +4s input coupon 8 x2
     ...
 
-Rules (prompt version 2: every token costs latency and training time on a CPU, so the rendering says what a
+Rules (prompt version 3: every token costs latency and training time on a CPU, so the rendering says what a
 reader needs and no more):
 
-* the field table comes once: ``name``, ``!`` when required, ``*`` when sensitive; grouped by step (``s1:``) when
+* **a field is called by its declared type** when the type says what the field is (``email``, ``password``,
+  ``card_number``, ... : :data:`TYPED_LABELS`), so ``courriel``, ``e_mail`` and ``email`` all read ``email``, and
+  ``clave`` / ``passwort`` read ``password``: the model need not know every language's word for a field. The second
+  field of a type is ``password_2``, and so on. A field of a generic type (``text``, ``select``, ``checkbox``, ...)
+  keeps its name, which is all that says what it is (``city``, ``company``); when that name is already another
+  field's label it becomes ``name_type``. A field named in an event but not declared keeps its name
+  (:func:`field_labels`);
+* the field table comes once: the label, ``!`` when required, ``*`` when sensitive; grouped by step (``s1:``) when
   the form has more than one step;
 * one short line per event; a line starts with the time since the previous line when that is at least a second
   (whole seconds up to a minute ``+12s``, then ``+4.5m`` and ``+1.2h``) and with nothing when it is shorter;
@@ -33,10 +40,12 @@ reader needs and no more):
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from formwhy.trace import ErrorEvent, Event, FieldEvent, LengthEvent, Trace
+from formwhy.trace import ErrorEvent, Event, FieldEvent, Form, LengthEvent, Trace
 
 DEFAULT_MAX_LINES = 80
 
@@ -56,6 +65,49 @@ def _num(x: float) -> str:
     return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+# declared types that say what a field is; a field of any other type (text, number, select, checkbox, radio,
+# textarea, other) is called by its name
+TYPED_LABELS = frozenset({"name", "email", "tel", "password", "date", "address", "postal_code", "card_number",
+                          "card_expiry", "card_cvc", "coupon"})
+
+
+def field_labels(form: Form) -> dict[str, str]:
+    """The label each declared field name is rendered with (see the module docstring); labels are unique."""
+    labels: dict[str, str] = {}
+    seen: Counter[str] = Counter()
+    for f in form.fields:
+        if f.type in TYPED_LABELS and f.name not in labels:
+            seen[f.type] += 1
+            labels[f.name] = f.type if seen[f.type] == 1 else f"{f.type}_{seen[f.type]}"
+    taken = set(labels.values())
+    for f in form.fields:
+        if f.name in labels:
+            continue
+        label = f.name
+        if label in taken:
+            label = f"{f.name}_{f.type}"
+            k = 2
+            while label in taken:
+                label, k = f"{f.name}_{f.type}{k}", k + 1
+        labels[f.name] = label
+        taken.add(label)
+    return labels
+
+
+def relabel(text: str, names: dict[str, str]) -> str:
+    """``text`` with each whole-word occurrence of a name replaced by its new name (``{old: new}``).
+
+    Used on a training example's reasoning so that it names fields as the rendered trace does. A name is whole when
+    no letter, digit, ``_``, ``-``, ``[`` or ``]`` touches it (a full stop may follow it: it ends a sentence).
+    """
+    names = {old: new for old, new in names.items() if old != new}
+    if not names:
+        return text
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    pattern = re.compile(r"(?<![A-Za-z0-9_\-\[\]])(" + alternatives + r")(?![A-Za-z0-9_\-\[\]])")
+    return pattern.sub(lambda m: names[m.group(1)], text)
+
+
 def render_header(trace: Trace) -> list[str]:
     form = trace.form
     head = f"form {form.kind} {form.id}, {form.steps} step{'s' if form.steps > 1 else ''}"
@@ -69,9 +121,10 @@ def render_header(trace: Trace) -> list[str]:
             head += f", cart {_num(ctx.cart_value)}" + (f" {ctx.currency}" if ctx.currency else "")
         if ctx.locale:
             head += f", {ctx.locale}"
+    labels = field_labels(form)
     groups: dict[int, list[str]] = {}
     for f in form.fields:
-        cell = f.name + ("!" if f.required else "")
+        cell = labels[f.name] + ("!" if f.required else "")
         cell += "*" if f.sensitive else ""
         groups.setdefault(f.step, []).append(cell)
     if form.steps > 1 or len(groups) > 1:
@@ -89,18 +142,23 @@ class _Line:
     n_events: int
 
 
-def _field(name: str, sensitive: set[str]) -> str:
-    return name + ("*" if name in sensitive else "")
+@dataclass(frozen=True)
+class _Fields:
+    labels: dict[str, str]  # declared name -> label
+    sensitive: set[str]  # declared names
+
+    def __call__(self, name: str) -> str:
+        return self.labels.get(name, name) + ("*" if name in self.sensitive else "")
 
 
-def _event_text(ev: Event, sensitive: set[str]) -> str:
+def _event_text(ev: Event, field: _Fields) -> str:
     kind = ev.type
     if isinstance(ev, FieldEvent):
-        return f"{kind} {_field(ev.field, sensitive)}"
+        return f"{kind} {field(ev.field)}"
     if isinstance(ev, LengthEvent):
-        return f"{kind} {_field(ev.field, sensitive)} {ev.len}"
+        return f"{kind} {field(ev.field)} {ev.len}"
     if isinstance(ev, ErrorEvent):
-        return f"error {_field(ev.field, sensitive) + ' ' if ev.field else ''}{ev.code}"
+        return f"error {field(ev.field) + ' ' if ev.field else ''}{ev.code}"
     if kind == "view" or kind == "submit":
         return f"{kind} {ev.step}"  # type: ignore[union-attr]
     if kind == "click":
@@ -143,7 +201,7 @@ def _run(events: list[Event], i: int, same: Callable[[Event], bool]) -> list[Eve
 
 
 def event_lines(trace: Trace) -> list[_Line]:
-    sensitive = {f.name for f in trace.form.fields if f.sensitive}
+    field = _Fields(field_labels(trace.form), {f.name for f in trace.form.fields if f.sensitive})
     lines: list[_Line] = []
     events = trace.events
     i = 0
@@ -152,7 +210,7 @@ def event_lines(trace: Trace) -> list[_Line]:
         if ev.type == "autofill":
             run = _run(events, i, lambda e: e.type == "autofill")
             if len(run) > 1:
-                names = " ".join(_field(e.field, sensitive) for e in run)  # type: ignore[union-attr]
+                names = " ".join(field(e.field) for e in run)  # type: ignore[union-attr]
                 lines.append(_Line(ev.t, run[-1].t, f"autofill {names}", len(run)))
                 i += len(run)
                 continue
@@ -163,7 +221,7 @@ def event_lines(trace: Trace) -> list[_Line]:
         if ev.type == "input":
             run = _run(events, i, lambda e, f=ev.field: e.type == "input" and e.field == f)  # type: ignore[union-attr]
             if len(run) > 1:
-                text = _input_run_text(_field(ev.field, sensitive), [e.len for e in run])  # type: ignore[union-attr]
+                text = _input_run_text(field(ev.field), [e.len for e in run])  # type: ignore[union-attr]
                 lines.append(_Line(ev.t, run[-1].t, text, len(run)))
                 i += len(run)
                 continue
@@ -171,7 +229,7 @@ def event_lines(trace: Trace) -> list[_Line]:
                 and events[i + 1].field != ev.field):  # type: ignore[union-attr]
             i += 1  # folded: moving on to the next field says the visitor left this one
             continue
-        lines.append(_Line(ev.t, ev.t, _event_text(ev, sensitive), 1))
+        lines.append(_Line(ev.t, ev.t, _event_text(ev, field), 1))
         i += 1
     return lines
 

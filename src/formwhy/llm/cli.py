@@ -95,6 +95,11 @@ def train_llm(
     label_weight: Annotated[float, typer.Option(help="How many times the class digit counts in the answer loss "
                                                      "(10, as the shipped adapter; 1 = plain cross-entropy; the "
                                                      "validation loss uses it too).")] = _CFG.label_weight,
+    localize: Annotated[float, typer.Option(help="Share of training traces whose click targets and generic fields "
+                                                 "are renamed into another language (formwhy.augment; 0 = off).")
+                        ] = _CFG.localize,
+    tab_switch: Annotated[float, typer.Option(help="Share of training traces given a brief tab switch mid-session "
+                                                   "(formwhy.augment; 0 = off).")] = _CFG.tab_switch,
 ) -> None:
     """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
     from formwhy.dataset import DatasetError, refuse_test_set
@@ -113,7 +118,8 @@ def train_llm(
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
                       learning_rate=lr, lora_r=rank, lora_alpha=alpha, dora=dora, quant=quant,
                       batch_size=batch_size, grad_accum=grad_accum, max_examples=max_examples,
-                      max_val_examples=max_val_examples, seed=seed, threads=threads, label_weight=label_weight)
+                      max_val_examples=max_val_examples, seed=seed, threads=threads, label_weight=label_weight,
+                      localize=localize, tab_switch=tab_switch)
     try:
         manifest = run_train(cfg)
     except (ValueError, DatasetError, ModelError) as exc:

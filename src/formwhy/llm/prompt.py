@@ -11,10 +11,11 @@ from __future__ import annotations
 from formwhy.render import render_trace
 from formwhy.trace import Trace
 
-PROMPT_VERSION = "formwhy-prompt-v2"
+PROMPT_VERSION = "formwhy-prompt-v3"
 
 # v2: the class list left the instruction (a fine-tuned model learns the digits from its targets) to save ~35
 # tokens on every training sequence and every request
+# v3: fields are called by their declared type where it says what they are (formwhy.render.field_labels)
 PREFIX = "Why was this form abandoned?\n"
 SUFFIX = "\nAnswer:\n"
 

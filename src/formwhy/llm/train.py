@@ -29,9 +29,11 @@ from typing import Any
 
 from formwhy import __version__
 from formwhy.answer import build_target
+from formwhy.augment import augment_examples
 from formwhy.dataset import Example, read_examples
 from formwhy.llm.models import DEFAULT_BASE, load_base, load_tokenizer, resolve
 from formwhy.llm.prompt import MAX_EVENT_LINES, PROMPT_VERSION, build_prompt
+from formwhy.render import field_labels, relabel
 from formwhy.taxonomy import DIGITS
 
 MANIFEST = "formwhy.json"
@@ -58,6 +60,8 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None
     label_weight: float = 10.0  # the class digit counts this many times in the answer loss (1 = plain cross-entropy)
+    localize: float = 0.5  # share of training traces renamed into another language (formwhy.augment)
+    tab_switch: float = 0.2  # share of training traces given a brief, meaningless tab switch (formwhy.augment)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,10 +76,19 @@ def digit_token_ids(tokenizer: Any) -> list[int]:
     return ids
 
 
-def to_records(examples: list[Example], max_lines: int) -> list[dict[str, str]]:
+def to_records(examples: list[Example], max_lines: int,
+               renames: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """Prompt / completion pairs. The reasoning names fields and click targets as the rendered prompt does: by
+    their labels (:func:`formwhy.render.field_labels`), after the renaming augmentation made (``renames``, one
+    ``{old: new}`` per example)."""
     out = []
-    for ex in examples:
-        reasoning = ex.reasoning or f"Classified as {ex.label}."
+    for i, ex in enumerate(examples):
+        rename = renames[i] if renames is not None else {}
+        labels = field_labels(ex.trace.form)
+        # names as written in the reasoning (before any renaming) -> what the prompt shows
+        shown = {old: labels.get(new, new) for old, new in rename.items()}
+        shown.update({name: label for name, label in labels.items() if name not in shown})
+        reasoning = relabel(ex.reasoning or f"Classified as {ex.label}.", shown)
         conf = ex.confidence if ex.confidence is not None else 0.8
         out.append({"prompt": build_prompt(ex.trace, max_lines), "completion": build_target(ex.label, reasoning, conf)})
     return out
@@ -156,12 +169,17 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         raise ValueError(f"--quant must be auto, 4bit or none, not {quant!r}")
     if not (math.isfinite(cfg.label_weight) and cfg.label_weight > 0):
         raise ValueError(f"--label-weight must be a positive number, not {cfg.label_weight!r}")
+    for option, share in (("--localize", cfg.localize), ("--tab-switch", cfg.tab_switch)):
+        if not (math.isfinite(share) and 0.0 <= share <= 1.0):
+            raise ValueError(f"{option} must be a share within [0, 1], not {share!r}")
 
     train_ex = read_examples(cfg.train)[: cfg.max_examples or None]
+    train_ex, renames = augment_examples(train_ex, localize_share=cfg.localize, tab_switch_share=cfg.tab_switch,
+                                         seed=cfg.seed)
     val_ex = read_examples(cfg.validation)[: cfg.max_val_examples or None]
     tokenizer = load_tokenizer(cfg.base)
     digits = digit_token_ids(tokenizer)
-    train_records = to_records(train_ex, cfg.max_lines)
+    train_records = to_records(train_ex, cfg.max_lines, renames)
     check_answers_start_with_digit(train_records, tokenizer, digits)
     train_ds = Dataset.from_list(train_records)
     val_ds = Dataset.from_list(to_records(val_ex, cfg.max_lines))
@@ -268,7 +286,9 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"DoRA {t['dora']}, quantization {t['quant']}\n"
             f"* {t['epochs']:g} epochs on {t['n_train']} examples of `{t['train']}` (sha256 "
             f"{t['data_sha256']['train'][:12]}...), effective batch {t['effective_batch']}, lr {t['learning_rate']}, "
-            f"cosine; class-digit weight {t.get('label_weight', 1.0):g} in the answer loss; best checkpoint by "
+            f"cosine; class-digit weight {t.get('label_weight', 1.0):g} in the answer loss; "
+            f"{t.get('localize', 0.0):.0%} of the training traces renamed into another language and "
+            f"{t.get('tab_switch', 0.0):.0%} given a brief tab switch (`formwhy.augment`); best checkpoint by "
             f"validation loss on {t['n_validation']} examples\n"
             f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
             f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)\n"
