@@ -89,6 +89,13 @@ def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
         assert p.latency_ms > 0
 
 
+@pytest.mark.parametrize(("option", "value"), [("localize", -0.1), ("localize", 1.5), ("tab_switch", float("nan"))])
+def test_train_refuses_a_bad_augmentation_share(option: str, value: float, tmp_path: Path) -> None:
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ValueError, match=f"{flag} must be a share within"):
+        train(TrainConfig(out=str(tmp_path / "never"), **{option: value}), progress=False)
+
+
 @pytest.mark.parametrize("weight", [0.0, -1.0, float("nan"), float("inf")])
 def test_train_refuses_a_bad_label_weight(weight: float, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--label-weight must be a positive number"):
@@ -103,7 +110,8 @@ def test_prefix_is_fixed_and_versioned() -> None:
     assert PROMPT_VERSION.startswith("formwhy-prompt-")
 
 
-def test_train_tiny_end_to_end(tmp_path: Path) -> None:
+def test_train_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               caplog: pytest.LogCaptureFixture) -> None:
     base = save_tiny_base(tmp_path / "tiny-base")
     build_simulated(tmp_path / "data", n=60, n_val=12, n_test=6, seed=3)
     out = tmp_path / "adapter"
@@ -153,8 +161,16 @@ def test_train_tiny_end_to_end(tmp_path: Path) -> None:
                                    str(tmp_path / "data/validation.jsonl"), "--force", "--dtype", "bfloat16"])
     assert res.exit_code == 0, res.output
     m = read_manifest(out)
-    assert m["inference_dtype"] == "bfloat16"  # T was fitted in bf16: the adapter is now served in bf16
+    assert m["inference_dtype"] == "bfloat16"  # T was fitted in bf16: the adapter is now served in bf16 ...
+    import formwhy.backends.llm_local as llm_local
+
+    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: True)
     assert LocalLLM.from_adapter(out).dtype == "bfloat16"
+    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: False)  # ... where the CPU computes bf16 natively
+    with caplog.at_level("WARNING", logger="formwhy.backends.llm_local"):
+        assert LocalLLM.from_adapter(out).dtype == "float32"
+    assert "no native bfloat16" in caplog.text and "serving in float32" in caplog.text
+    assert LocalLLM.from_adapter(out, dtype="bfloat16").dtype == "bfloat16"  # asked for: served as asked
     cal = json.loads((out / "calibration.json").read_text())
     assert m["temperature"] == pytest.approx(cal["temperature"]["temperature"], rel=1e-5)
     n_val = len((tmp_path / "data/validation.jsonl").read_text().splitlines())

@@ -1,7 +1,7 @@
 // THE formwhy prompt, ported line for line from src/formwhy/render.py and src/formwhy/llm/prompt.py
-// (formwhy-prompt-v2). tests/test_cloudflare_prompt.py checks that it builds byte-identical prompts.
+// (formwhy-prompt-v3). tests/test_cloudflare_prompt.py checks that it builds byte-identical prompts.
 
-export const PROMPT_VERSION = "formwhy-prompt-v2";
+export const PROMPT_VERSION = "formwhy-prompt-v3";
 export const PREFIX = "Why was this form abandoned?\n";
 export const SUFFIX = "\nAnswer:\n";
 export const MAX_EVENT_LINES = 40;
@@ -42,6 +42,39 @@ function num(x) {
   return pyFixed(x, 2).replace(/0+$/, "").replace(/\.$/, "");
 }
 
+// declared types that say what a field is: such a field is called by its type (render.py TYPED_LABELS)
+export const TYPED_LABELS = new Set(["name", "email", "tel", "password", "date", "address", "postal_code",
+  "card_number", "card_expiry", "card_cvc", "coupon"]);
+
+// render.py field_labels: declared name -> the label it is rendered with (unique)
+export function fieldLabels(form) {
+  const labels = new Map();
+  const seen = new Map();
+  for (const f of form.fields) {
+    if (TYPED_LABELS.has(f.type) && !labels.has(f.name)) {
+      const k = (seen.get(f.type) ?? 0) + 1;
+      seen.set(f.type, k);
+      labels.set(f.name, k === 1 ? f.type : `${f.type}_${k}`);
+    }
+  }
+  const taken = new Set(labels.values());
+  for (const f of form.fields) {
+    if (labels.has(f.name)) continue;
+    let label = f.name;
+    if (taken.has(label)) {
+      label = `${f.name}_${f.type}`;
+      let k = 2;
+      while (taken.has(label)) {
+        label = `${f.name}_${f.type}${k}`;
+        k += 1;
+      }
+    }
+    labels.set(f.name, label);
+    taken.add(label);
+  }
+  return labels;
+}
+
 export function renderHeader(trace) {
   const form = trace.form;
   let head = `form ${form.kind} ${form.id}, ${form.steps} step${form.steps > 1 ? "s" : ""}`;
@@ -54,9 +87,10 @@ export function renderHeader(trace) {
     }
     if (ctx.locale) head += `, ${ctx.locale}`;
   }
+  const labels = fieldLabels(form);
   const groups = new Map();
   for (const f of form.fields) {
-    let cell = f.name + (f.required ? "!" : "");
+    let cell = labels.get(f.name) + (f.required ? "!" : "");
     cell += f.sensitive ? "*" : "";
     const step = f.step ?? 1;
     if (!groups.has(step)) groups.set(step, []);
@@ -72,15 +106,16 @@ export function renderHeader(trace) {
   return [head, "fields " + table];
 }
 
-function fieldName(name, sensitive) {
-  return name + (sensitive.has(name) ? "*" : "");
+// fields: { labels: Map declared name -> label, sensitive: Set of declared names }
+function fieldName(name, fields) {
+  return (fields.labels.get(name) ?? name) + (fields.sensitive.has(name) ? "*" : "");
 }
 
-function eventText(ev, sensitive) {
+function eventText(ev, fields) {
   const kind = ev.type;
-  if (["focus", "blur", "autofill", "change"].includes(kind)) return `${kind} ${fieldName(ev.field, sensitive)}`;
-  if (kind === "input" || kind === "paste") return `${kind} ${fieldName(ev.field, sensitive)} ${ev.len}`;
-  if (kind === "error") return `error ${ev.field ? fieldName(ev.field, sensitive) + " " : ""}${ev.code}`;
+  if (["focus", "blur", "autofill", "change"].includes(kind)) return `${kind} ${fieldName(ev.field, fields)}`;
+  if (kind === "input" || kind === "paste") return `${kind} ${fieldName(ev.field, fields)} ${ev.len}`;
+  if (kind === "error") return `error ${ev.field ? fieldName(ev.field, fields) + " " : ""}${ev.code}`;
   if (kind === "view" || kind === "submit") return `${kind} ${ev.step}`;
   if (kind === "click") return `click ${ev.target}`;
   if (kind === "price") return `price ${ev.kind} ${num(ev.amount)}`;
@@ -114,7 +149,8 @@ function runFrom(events, i, same) {
 }
 
 export function eventLines(trace) {
-  const sensitive = new Set(trace.form.fields.filter((f) => f.sensitive).map((f) => f.name));
+  const fields = { labels: fieldLabels(trace.form),
+    sensitive: new Set(trace.form.fields.filter((f) => f.sensitive).map((f) => f.name)) };
   const events = trace.events;
   const lines = [];
   let i = 0;
@@ -123,7 +159,7 @@ export function eventLines(trace) {
     if (ev.type === "autofill") {
       const run = runFrom(events, i, (e) => e.type === "autofill");
       if (run.length > 1) {
-        const names = run.map((e) => fieldName(e.field, sensitive)).join(" ");
+        const names = run.map((e) => fieldName(e.field, fields)).join(" ");
         lines.push({ t: ev.t, tEnd: run[run.length - 1].t, text: `autofill ${names}`, n: run.length });
         i += run.length;
         continue;
@@ -137,7 +173,7 @@ export function eventLines(trace) {
     if (ev.type === "input") {
       const run = runFrom(events, i, (e) => e.type === "input" && e.field === ev.field);
       if (run.length > 1) {
-        const text = inputRunText(fieldName(ev.field, sensitive), run.map((e) => e.len));
+        const text = inputRunText(fieldName(ev.field, fields), run.map((e) => e.len));
         lines.push({ t: ev.t, tEnd: run[run.length - 1].t, text, n: run.length });
         i += run.length;
         continue;
@@ -148,7 +184,7 @@ export function eventLines(trace) {
       i++;
       continue;
     }
-    lines.push({ t: ev.t, tEnd: ev.t, text: eventText(ev, sensitive), n: 1 });
+    lines.push({ t: ev.t, tEnd: ev.t, text: eventText(ev, fields), n: 1 });
     i++;
   }
   return lines;

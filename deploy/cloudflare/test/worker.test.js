@@ -43,7 +43,7 @@ test("the Worker calls the model with the raw formwhy prompt and the LoRA", asyn
   const out = await res.json();
   assert.deepEqual(out, { class: "price_shock", digit: 1, confidence: 0.82, confidence_kind: "verbalized",
     reasoning: "Left after shipping appeared.", recovery_flow: "discount", model: "@cf/google/gemma-2b-it-lora",
-    lora: "formwhy-r8", prompt_version: "formwhy-prompt-v2" });
+    lora: "formwhy-r8", prompt_version: "formwhy-prompt-v3" });
   assert.equal(AI.calls.length, 1);
   const { model, input } = AI.calls[0];
   assert.equal(model, "@cf/google/gemma-2b-it-lora");

@@ -10,8 +10,10 @@ position only: not the full vocabulary (262k entries for Gemma), not a generated
   outside the six digits;
 * generates the JSON reasoning and the verbalized confidence only when ``reasoning=True``;
 * runs in the precision the adapter's temperature was fitted at (``inference_dtype`` in its manifest, written by
-  ``formwhy calibrate --dtype``): float32, or bfloat16, about twice as fast on a CPU with AVX-512 BF16
-  (``bench/bench_llm.py``); the six digit logits themselves are always computed in float32;
+  ``formwhy calibrate --dtype``): float32, or bfloat16, about 2.7 times as fast on a CPU with AVX-512 BF16
+  (``bench/bench_llm.py``). An adapter calibrated for bfloat16 is served in float32, with a warning, on a CPU
+  without native bfloat16 (:func:`fast_bfloat16`) unless bfloat16 is asked for explicitly; the six digit logits
+  themselves are always computed in float32;
 * runs one ``predict`` at a time (a lock): torch already uses every core for one call, and concurrent calls from the
   service's threads would only oversubscribe them.
 
@@ -21,6 +23,8 @@ The probabilities are identical (to float rounding) to a plain full forward pass
 from __future__ import annotations
 
 import copy
+import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +36,18 @@ import numpy as np
 from formwhy.answer import AnswerFormatError, parse_answer
 from formwhy.backends.base import BackendError, Prediction
 from formwhy.llm.prompt import MAX_EVENT_LINES, PREFIX, PROMPT_VERSION, build_prompt
+
+log = logging.getLogger(__name__)
+
+
+def fast_bfloat16() -> bool:
+    """Whether this machine's CPU computes bfloat16 natively (AVX-512 BF16 or AMX on Linux). Elsewhere bfloat16
+    may be emulated, so an adapter calibrated for bfloat16 falls back to float32 there."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return re.search(r"\b(avx512_bf16|amx_bf16)\b", flags) is not None
 
 
 class LocalLLM:
@@ -75,7 +91,8 @@ class LocalLLM:
     def from_adapter(cls, adapter_dir: Path | str, *, merge: bool = True, threads: int | None = None,
                      dtype: str | None = None, **kwargs: Any) -> LocalLLM:
         """Load base + adapter (merged). ``dtype``: float32 or bfloat16; default the manifest's
-        ``inference_dtype`` (the precision its temperature was fitted at), else float32."""
+        ``inference_dtype`` (the precision its temperature was fitted at), else float32; a default of bfloat16
+        becomes float32, with a warning, where the CPU has no native bfloat16 (:func:`fast_bfloat16`)."""
         import torch
         from peft import PeftModel
 
@@ -89,9 +106,15 @@ class LocalLLM:
         if manifest.get("prompt_version") != PROMPT_VERSION:
             raise BackendError("llm", f"{adapter_dir} was trained on prompt {manifest.get('prompt_version')!r}; "
                                       f"this formwhy builds {PROMPT_VERSION!r}")
+        asked = dtype
         dtype = dtype or manifest.get("inference_dtype") or "float32"
         if dtype not in cls.DTYPES:
             raise BackendError("llm", f"dtype must be one of {', '.join(cls.DTYPES)}, not {dtype!r}")
+        if asked is None and dtype == "bfloat16" and not fast_bfloat16():
+            log.warning("%s is calibrated for bfloat16, but this CPU has no native bfloat16 (AVX-512 BF16 or AMX): "
+                        "serving in float32, where its probabilities differ slightly from those its temperature "
+                        "was fitted on (pass dtype='bfloat16' to force it)", adapter_dir)
+            dtype = "float32"
         tok = load_tokenizer(manifest["base_model"])
         base = load_base(manifest["base_model"])
         model = PeftModel.from_pretrained(base, str(adapter_dir))
