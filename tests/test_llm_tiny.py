@@ -211,7 +211,7 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
     used = json.loads(shipped.read_text())["training"]
     defaults = asdict(TrainConfig())
     same = ("train", "validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
-            "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight")
+            "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight", "localize", "tab_switch")
     assert {k: used[k] for k in same} == {k: defaults[k] for k in same}
     import inspect
 
@@ -221,7 +221,7 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
     as_cli = {"train": "train", "validation": "validation", "base": "base", "epochs": "epochs", "lr": "learning_rate",
               "rank": "lora_r", "alpha": "lora_alpha", "dora": "dora", "batch_size": "batch_size",
               "grad_accum": "grad_accum", "max_examples": "max_examples", "seed": "seed",
-              "label_weight": "label_weight"}
+              "label_weight": "label_weight", "localize": "localize", "tab_switch": "tab_switch"}
     assert {c: (str(cli[c]) if c in ("train", "validation") else cli[c]) for c in as_cli} == \
         {c: used[k] for c, k in as_cli.items()}
 
