@@ -8,7 +8,7 @@ import random
 import pytest
 
 from formwhy.augment import LANGUAGES, TAB_SWITCH_MS, augment_examples, insert_tab_switch, localize
-from formwhy.dataset import Example, read_examples
+from formwhy.dataset import Example
 from formwhy.render import field_labels, relabel, render_trace
 from formwhy.simulate import Simulator
 from formwhy.trace import parse_trace
@@ -124,7 +124,8 @@ def test_every_language_row_is_complete_and_a_valid_name() -> None:
 def test_training_records_name_fields_as_the_prompt_does() -> None:
     from formwhy.llm.train import to_records
 
-    ex = read_examples("data/synthetic/train.jsonl")[:200]
+    ex = [Example(trace=parse_trace(s.trace), label=s.label, reasoning=s.reasoning, confidence=s.confidence)
+          for s in Simulator(seed=5).generate(200)]
     aug, renames = augment_examples(ex, localize_share=1.0, tab_switch_share=0.0)
     records = to_records(aug, 40, renames)
     renamed = [(r, rec) for r, rec in zip(renames, records, strict=True) if r]

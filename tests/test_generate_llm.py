@@ -475,7 +475,7 @@ def retry_script(index: int, label: str, attempt: int) -> Reply:
     if index == 2 and attempt == 0:
         return Err(429, "rate_limit_error", "Too many requests", {"retry-after": "0.3"})
     if index == 3 and attempt == 0:
-        return Sleep(1.5, Text(valid_text(label)))  # longer than the client's timeout
+        return Sleep(4.0, Text(valid_text(label)))  # longer than the client's timeout
     return Text(valid_text(label))
 
 
@@ -484,7 +484,8 @@ def test_anthropic_retries_529_500_429_and_timeouts(tmp_path: Path) -> None:
     529, 500, 429 (retry-after honoured) and a timeout are retried and then succeed."""
     out = tmp_path / "out.jsonl"
     with anthropic_server(retry_script) as srv:
-        report = generate(6, out, anthropic_gen(srv, timeout=0.5), concurrency=3, max_retries=3, **FAST)
+        # a 1.5 s timeout: an ordinary reply on a loaded 2-core machine must not time out too (it did at 0.5 s)
+        report = generate(6, out, anthropic_gen(srv, timeout=1.5), concurrency=3, max_retries=3, **FAST)
     assert report.written == 6 and report.failed == 0 and report.invalid == {}
     assert report.retries == 5
     assert srv.attempts["llm-0-0"] == 2 and srv.attempts["llm-0-1"] == 3
