@@ -108,7 +108,7 @@ def relabel(text: str, names: dict[str, str]) -> str:
     return pattern.sub(lambda m: names[m.group(1)], text)
 
 
-def render_header(trace: Trace) -> list[str]:
+def render_header(trace: Trace, labels: dict[str, str] | None = None) -> list[str]:
     form = trace.form
     head = f"form {form.kind} {form.id}, {form.steps} step{'s' if form.steps > 1 else ''}"
     ctx = trace.context
@@ -121,7 +121,7 @@ def render_header(trace: Trace) -> list[str]:
             head += f", cart {_num(ctx.cart_value)}" + (f" {ctx.currency}" if ctx.currency else "")
         if ctx.locale:
             head += f", {ctx.locale}"
-    labels = field_labels(form)
+    labels = field_labels(form) if labels is None else labels
     groups: dict[int, list[str]] = {}
     for f in form.fields:
         cell = labels[f.name] + ("!" if f.required else "")
@@ -200,8 +200,9 @@ def _run(events: list[Event], i: int, same: Callable[[Event], bool]) -> list[Eve
     return events[i:j + 1]
 
 
-def event_lines(trace: Trace) -> list[_Line]:
-    field = _Fields(field_labels(trace.form), {f.name for f in trace.form.fields if f.sensitive})
+def event_lines(trace: Trace, labels: dict[str, str] | None = None) -> list[_Line]:
+    labels = field_labels(trace.form) if labels is None else labels
+    field = _Fields(labels, {f.name for f in trace.form.fields if f.sensitive})
     lines: list[_Line] = []
     events = trace.events
     i = 0
@@ -238,8 +239,9 @@ def render_trace(trace: Trace, max_lines: int = DEFAULT_MAX_LINES) -> str:
     """The compact text of a trace (see the module docstring for the rules)."""
     if max_lines < 3:
         raise ValueError("max_lines must be at least 3")
-    lines = event_lines(trace)
-    out = render_header(trace)
+    labels = field_labels(trace.form)  # once per trace, for the field table and the event lines alike
+    lines = event_lines(trace, labels)
+    out = render_header(trace, labels)
     if len(lines) > max_lines:
         keep_tail = max_lines - 2
         head, cut, tail = lines[0], lines[1:-keep_tail], lines[-keep_tail:]
