@@ -8,9 +8,9 @@ import random
 import pytest
 
 from formwhy.augment import LANGUAGES, TAB_SWITCH_MS, augment_examples, insert_tab_switch, localize
-from formwhy.dataset import Example
+from formwhy.build import simulated_examples
 from formwhy.render import field_labels, relabel, render_trace
-from formwhy.simulate import Simulator
+from formwhy.taxonomy import DEFAULT_PRIOR
 from formwhy.trace import parse_trace
 
 
@@ -91,9 +91,7 @@ def test_tab_switch_is_inserted_mid_session_and_shifts_what_follows() -> None:
 
 
 def test_augment_examples_is_seeded_keeps_labels_and_validates() -> None:
-    sim = Simulator(seed=3)
-    examples = [Example(trace=parse_trace(s.trace), label=s.label, reasoning=s.reasoning, confidence=s.confidence)
-                for s in sim.generate(60)]
+    examples = simulated_examples(60, seed=3, prior=DEFAULT_PRIOR, hard_share=0.25)
     a, ra = augment_examples(examples, localize_share=0.5, tab_switch_share=0.5, seed=1)
     b, rb = augment_examples(examples, localize_share=0.5, tab_switch_share=0.5, seed=1)
     assert [x.trace.to_dict() for x in a] == [x.trace.to_dict() for x in b] and ra == rb
@@ -124,8 +122,7 @@ def test_every_language_row_is_complete_and_a_valid_name() -> None:
 def test_training_records_name_fields_as_the_prompt_does() -> None:
     from formwhy.llm.train import to_records
 
-    ex = [Example(trace=parse_trace(s.trace), label=s.label, reasoning=s.reasoning, confidence=s.confidence)
-          for s in Simulator(seed=5).generate(200)]
+    ex = simulated_examples(200, seed=5, prior=DEFAULT_PRIOR, hard_share=0.25)
     aug, renames = augment_examples(ex, localize_share=1.0, tab_switch_share=0.0)
     records = to_records(aug, 40, renames)
     renamed = [(r, rec) for r, rec in zip(renames, records, strict=True) if r]
