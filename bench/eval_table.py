@@ -35,14 +35,20 @@ def _floor(m: dict[str, Any]) -> str:
     return _f(m.get("ece_floor"))
 
 
-SET_NAMES = {"real/test.jsonl": "real-style", "real/test-b.jsonl": "set B", "synthetic/test.jsonl": "synthetic",
-             "handwritten/validation.jsonl": "hand-written validation"}
+SET_NAMES = {"real/test.jsonl": "real-style", "real/test-b.jsonl": "set B", "real/test-c.jsonl": "set C",
+             "synthetic/test.jsonl": "synthetic", "handwritten/validation.jsonl": "hand-written validation",
+             "handwritten/validation-c.jsonl": "hand-written validation C"}
+
+
+def set_name(data: str) -> str:
+    """The README's name for an evaluated file, or for pooled files (``formwhy evaluate --data A --data B``)."""
+    parts = [Path(d).parent.name + "/" + Path(d).name for d in data.split(" + ")]
+    return " + ".join(SET_NAMES.get(p, p) for p in parts)
 
 
 def rows(folder: Path, tag: str = "") -> list[str]:
     m = json.loads((folder / "metrics.json").read_text())
-    data = Path(m["data"]).parent.name + "/" + Path(m["data"]).name
-    head = f"{m['backend']} | {SET_NAMES.get(data, data)} (n = {m['n']})"
+    head = f"{m['backend']} | {set_name(m['data'])} (n = {m['n']})"
     tag = f"{tag}: " if tag else ""
     out = []
     methods = m["methods"]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -277,3 +278,106 @@ def test_calibrate_and_classify_bad_backend(env: dict[str, Path]) -> None:
     assert res.exit_code == 1 and "unknown backend 'magic'" in _out(res)
     res = runner.invoke(app, ["classify", str(EXAMPLES_DIR / "1-price_shock.json"), "--backend", "magic"])
     assert res.exit_code == 1 and "unknown backend 'magic'" in _out(res)
+
+
+def test_evaluate_pools_several_files(env: dict[str, Path], tmp_path: Path) -> None:
+    """`--data A --data B` evaluates the two files as one set: the same figures as their concatenation."""
+    lines = (env["root"] / "heldout.jsonl").read_text().splitlines()
+    a, b, both = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "both.jsonl"
+    a.write_text("\n".join(lines[:15]) + "\n")
+    b.write_text("\n".join(lines[15:]) + "\n")
+    both.write_text("\n".join(lines) + "\n")
+    common = ["evaluate", "--model", str(env["model"]), "--boot", "30"]
+    res = runner.invoke(app, [*common, "--data", str(a), "--data", str(b), "--out", str(tmp_path / "pooled")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, [*common, "--data", str(both), "--out", str(tmp_path / "one")])
+    assert res.exit_code == 0, res.output
+    pooled = json.loads((tmp_path / "pooled" / "metrics.json").read_text())
+    one = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert pooled["n"] == 40 and pooled["data"] == f"{a} + {b}"
+    for key in ("accuracy", "macro_f1", "ece", "ece_ci", "nll", "brier"):
+        assert pooled["methods"]["calibrated"][key] == one["methods"]["calibrated"][key]
+    assert len((tmp_path / "pooled" / "predictions.jsonl").read_text().splitlines()) == 40
+    table = subprocess.run([sys.executable, str(ROOT / "bench" / "eval_table.py"), str(tmp_path / "pooled")],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    assert f"| features | {tmp_path.name}/a.jsonl + {tmp_path.name}/b.jsonl (n = 40) | raw |" in table[2]
+    # the same id in two pooled files is refused, naming both files; nothing is written
+    res = runner.invoke(app, [*common, "--data", str(a), "--data", str(both), "--out", str(tmp_path / "dup")])
+    first_id = json.loads(lines[0])["id"]
+    assert res.exit_code == 1 and f"id {first_id!r} is also in {a}" in _out(res) and str(both) in _out(res)
+    assert not (tmp_path / "dup").exists()
+
+
+def test_writer_cv_scores_each_writer_with_a_temperature_fitted_without_it(tmp_path: Path) -> None:
+    """bench/writer_cv.py: leave-one-writer-out temperatures and the pre-registered decision rule."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import writer_cv
+    finally:
+        sys.path.pop(0)
+    from formwhy.calibration import TemperatureScaler
+
+    assert writer_cv.writer_of("hv-017") == "hv" and writer_cv.writer_of("c6-003") == "c6"
+    with pytest.raises(ValueError, match="writer prefix"):
+        writer_cv.writer_of("nodash")
+    rng = np.random.default_rng(0)
+
+    def logits(n: int, sharp: float, right: float) -> tuple[np.ndarray, np.ndarray]:
+        """n rows, each with a winner at ``sharp`` above the rest, right ``right`` of the time."""
+        y = rng.integers(0, 6, n)
+        win = np.where(rng.random(n) < right, y, (y + 1 + rng.integers(0, 5, n)) % 6)
+        z = rng.normal(0, 0.3, (n, 6))
+        z[np.arange(n), win] += sharp
+        return z, y
+
+    # synthetic validation: confident and right; two writers' traces: just as confident, right only 70 % of the time
+    z_syn, y_syn = logits(120, 6.0, 0.99)
+    parts = [logits(60, 6.0, 0.7), logits(60, 6.0, 0.7)]
+    z_hand, y_hand = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    writers = ["w1"] * 60 + ["w2"] * 60
+    t_syn = float(TemperatureScaler().fit(z_syn, y_syn).temperature)
+    res = writer_cv.cross_writer(z_hand, y_hand, writers, z_syn, y_syn, t_syn)
+    assert res["writers"] == {"w1": 60, "w2": 60}
+    hw = res["methods"]["handwritten"]
+    # w1's rows are scored with the T fitted on w2 alone, and the reverse
+    assert hw["by_writer"]["w1"]["t"] == pytest.approx(TemperatureScaler().fit(z_hand[60:], y_hand[60:]).temperature)
+    assert hw["by_writer"]["w2"]["t"] == pytest.approx(TemperatureScaler().fit(z_hand[:60], y_hand[:60]).temperature)
+    assert res["methods"]["synthetic"]["by_writer"]["w1"]["t"] == t_syn
+    assert hw["t_all"] > t_syn  # the writers' traces need a softer temperature than synthetic validation
+    assert hw["pooled"]["ece"] < res["methods"]["synthetic"]["pooled"]["ece"]
+    assert writer_cv.decide(res) in ("handwritten", "synthetic+handwritten")
+    with pytest.raises(ValueError, match="at least two writers"):
+        writer_cv.cross_writer(z_hand, y_hand, ["w1"] * 120, z_syn, y_syn, t_syn)
+
+    def result(syn: tuple[float, float], hw: tuple[float, float], both: tuple[float, float]) -> dict:
+        return {"methods": {k: {"pooled": {"ece": e, "nll": n}} for k, (e, n) in
+                            (("synthetic", syn), ("handwritten", hw), ("synthetic+handwritten", both))}}
+
+    assert writer_cv.decide(result((0.10, 0.5), (0.06, 0.45), (0.08, 0.40))) == "handwritten"
+    assert writer_cv.decide(result((0.10, 0.5), (0.08, 0.45), (0.06, 0.50))) == "synthetic+handwritten"
+    assert writer_cv.decide(result((0.10, 0.5), (0.06, 0.55), (0.08, 0.40))) == "synthetic"  # best ECE, worse NLL
+    assert writer_cv.decide(result((0.05, 0.5), (0.06, 0.45), (0.07, 0.40))) == "synthetic"  # no better ECE
+
+
+def test_writer_cv_end_to_end_on_the_feature_model(env: dict[str, Path], tmp_path: Path) -> None:
+    """bench/writer_cv.py on real files: writers read from ids, JSON written, test sets refused."""
+    rows = [json.loads(line) for line in (env["root"] / "validation.jsonl").read_text().splitlines()]
+    hand = tmp_path / "hand.jsonl"
+    hand.write_text("".join(json.dumps({**r, "id": f"w{1 + k % 2}-{k:03d}"}) + "\n" for k, r in enumerate(rows)))
+    out = tmp_path / "cv.json"
+    script = str(ROOT / "bench" / "writer_cv.py")
+    args = [sys.executable, script, "--backend", "features", "--model", str(env["model"]), "--synthetic",
+            str(env["root"] / "train.jsonl"), "--out", str(out)]
+    res = subprocess.run([*args, "--handwritten", str(hand)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    got = json.loads(out.read_text())
+    assert got["writers"] == {"w1": 50, "w2": 50} and got["decision"] in ("synthetic", "handwritten",
+                                                                           "synthetic+handwritten")
+    t_model = json.loads((env["model"] / "calibration.json").read_text())["temperature"]["temperature"]
+    assert got["methods"]["synthetic"]["t_all"] == pytest.approx(t_model)
+    assert "decision (pre-registered rule)" in res.stdout and "| handwritten |" in res.stdout
+    test_file = tmp_path / "test.jsonl"
+    shutil.copy(hand, test_file)
+    res = subprocess.run([*args, "--handwritten", str(test_file)], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stderr.startswith("error: ") and "test set" in res.stderr
+    assert "Traceback" not in res.stderr

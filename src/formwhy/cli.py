@@ -239,6 +239,18 @@ def _read_labelled(path: Path):  # noqa: ANN202
         fail(f"{path}: cannot read: {exc}")
 
 
+def _read_pooled(paths: list[Path]):  # noqa: ANN202
+    """The labelled examples of one or more files, in order; an id that appears in two files is an error."""
+    examples, where = [], {}
+    for path in paths:
+        for ex in _read_labelled(path):
+            if ex.id and ex.id in where:
+                fail(f"{path}: id {ex.id!r} is also in {where[ex.id]}: pooled sets must not share ids")
+            where[ex.id] = path
+            examples.append(ex)
+    return examples
+
+
 def _load_backend(name: str, model: Path | None, base_url: str | None = None,  # noqa: ANN202
                   model_name: str | None = None, dtype: str | None = None):
     """(backend, model path or None, calibrator) or a clear error. ``--base-url`` / ``--model-name`` are options
@@ -522,7 +534,8 @@ def classify(
 
 @app.command("evaluate")
 def evaluate_cmd(
-    data: Annotated[Path, typer.Option(help="Labelled JSONL to evaluate on.")],
+    data: Annotated[list[Path], typer.Option(help="Labelled JSONL to evaluate on; repeat it to pool several sets "
+                                                  "into one evaluation (ids must not repeat).")],
     out: Annotated[Path, typer.Option(help="Output folder (replaced when it holds an earlier evaluation).")],
     backend: Annotated[str, typer.Option(help="Backend name.")] = "features",
     model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
@@ -553,7 +566,8 @@ def evaluate_cmd(
         check_replaceable(out, ("metrics.json",))
     except FileExistsError as exc:
         fail(str(exc))
-    examples = _read_labelled(data)
+    examples = _read_pooled(data)
+    name = " + ".join(str(p) for p in data)
     be, _, cal = _load_backend(backend, model, base_url, model_name)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -561,9 +575,9 @@ def evaluate_cmd(
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=err, transient=True, disable=len(examples) <= batch) as bar:
-            task = bar.add_task(f"{backend} on {data.name}", total=len(examples))
+            task = bar.add_task(f"{backend} on {' + '.join(p.name for p in data)}", total=len(examples))
             metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
-                                       data=str(data), batch_size=batch, verbalized=verbalized,
+                                       data=name, batch_size=batch, verbalized=verbalized,
                                        on_batch=lambda n: bar.advance(task, n))
     except Exception as exc:  # noqa: BLE001 - a backend failure mid-run: nothing has been written
         fail(f"evaluation failed: {exc}")

@@ -302,7 +302,8 @@ def write_outputs(out_dir: Path, metrics: dict[str, Any], arrays: EvalArrays) ->
         panels["verbalized"] = arrays.verbalized
     panels["raw"] = (arrays.raw, y)
     panels[arrays.calibrated_name] = (arrays.calibrated, y)
-    head = f"{metrics['backend']} on {Path(metrics['data']).name or metrics['data']} (n = {metrics['n']})"
+    names = " + ".join(Path(d).name or d for d in metrics["data"].split(" + "))  # pooled sets: 'a + b'
+    head = f"{metrics['backend']} on {names} (n = {metrics['n']})"
     reliability_diagram(panels, out_dir / "reliability.png", n_bins=n_bins, n_boot=n_boot, title=head)
     confusion_heatmap(np.asarray(metrics["confusion"]), list(NAMES), out_dir / "confusion.png",
                       title=f"confusion, {arrays.calibrated_name}: {head}")
