@@ -97,6 +97,28 @@ def test_calibrate_accepts_the_hand_written_validation_set(env: dict[str, Path],
     assert cal["fit"]["n"] == 60 and cal["data"] == str(hand) and cal["temperature"]["temperature"] > 0
 
 
+def test_calibrate_pools_repeated_data_and_refuses_a_test_file_among_them(env: dict[str, Path],
+                                                                         tmp_path: Path) -> None:
+    """`--data A --data B` fits on both files; a test file anywhere in the list is refused before anything runs."""
+    hand = ROOT / "data" / "handwritten" / "validation.jsonl"
+    val = env["root"] / "validation.jsonl"
+    model = tmp_path / "model"
+    shutil.copytree(env["model"], model)
+    res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(val), "--data", str(hand)])
+    assert res.exit_code == 0, res.output
+    cal = json.loads((model / "calibration.json").read_text())
+    assert cal["fit"]["n"] == 160 and cal["data"] == f"{val} + {hand}"
+    assert [len(h) for h in cal["data_sha256"].split(" + ")] == [64, 64]
+    before = (model / "calibration.json").read_text()
+    test_file = tmp_path / "test.jsonl"
+    shutil.copy(val, test_file)
+    res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(hand), "--data", str(test_file)])
+    assert res.exit_code == 1 and "test set" in _out(res)
+    res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(val), "--data", str(val)])
+    assert res.exit_code == 1 and "is also in" in _out(res)
+    assert (model / "calibration.json").read_text() == before
+
+
 def test_classify_spec_examples_json(env: dict[str, Path]) -> None:
     files = sorted(str(p) for p in EXAMPLES_DIR.glob("*.json"))
     res = runner.invoke(app, ["classify", *files, "--backend", "features", "--model", str(env["model"]), "--json",

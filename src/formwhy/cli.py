@@ -378,7 +378,8 @@ def _print_calibration(cal) -> None:  # noqa: ANN001
 
 @app.command("calibrate")
 def calibrate_cmd(
-    data: Annotated[Path, typer.Option(help="Labelled validation JSONL (never a test set).")],
+    data: Annotated[list[Path], typer.Option(help="Labelled validation JSONL (never a test set); repeat it to fit "
+                                                  "on several files pooled (ids must not repeat).")],
     backend: Annotated[str, typer.Option(help="Backend name (e.g. features).")] = "features",
     model: Annotated[Path | None, typer.Option(help="Model path (default: the backend's default).")] = None,
     force: Annotated[bool, typer.Option(help="Fit even with too few rows or a class missing.")] = False,
@@ -396,8 +397,11 @@ def calibrate_cmd(
 
     if not 0 < alpha < 1:
         fail("--alpha must be in (0, 1)")
-    _refuse_test_file(data, "calibrate")
-    examples = _read_labelled(data)
+    for file in data:
+        _refuse_test_file(file, "calibrate")
+    examples = _read_pooled(data)
+    name = " + ".join(str(p) for p in data)  # one file: its path; several: 'a + b', and their hashes likewise
+    digest = " + ".join(sha256_file(p) for p in data)
     be, path, _ = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
@@ -405,9 +409,8 @@ def calibrate_cmd(
     try:
         cal = Calibrator(alpha=alpha).fit(preds, [ex.y for ex in examples], force=force)
     except CalibrationError as exc:
-        fail(f"{data}: {exc}".replace("Pass force=True", "Pass --force"))
-    where = cal.save(calibration_dir(path), backend=backend, model=be.model_id, data=str(data),
-                     data_sha256=sha256_file(data))
+        fail(f"{name}: {exc}".replace("Pass force=True", "Pass --force"))
+    where = cal.save(calibration_dir(path), backend=backend, model=be.model_id, data=name, data_sha256=digest)
     manifest = calibration_dir(path) / "formwhy.json"
     if manifest.exists():  # an LLM adapter: its manifest carries the temperature too (for vLLM / llama.cpp clients)
         from formwhy._fsutil import atomic_write_text
@@ -416,7 +419,7 @@ def calibrate_cmd(
         m["temperature"] = round(float(cal.T), 6)
         if backend == "llm":  # T holds for the precision it was fitted at: serve at that one
             m["inference_dtype"] = be.dtype  # type: ignore[attr-defined]
-        m["calibration"] = {"data": str(data), "data_sha256": sha256_file(data), "n": len(examples),
+        m["calibration"] = {"data": name, "data_sha256": digest, "n": len(examples),
                             "backend": backend, "file": "calibration.json"}
         atomic_write_text(manifest, json.dumps(m, indent=2) + "\n")
     console.print(f"T = {cal.T:.4f}; NLL {cal.info['nll']['raw']:.4f} -> {cal.info['nll']['temperature']:.4f} "
