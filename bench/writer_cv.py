@@ -8,7 +8,8 @@ Validation data only (test files are refused). Each hand-written validation trac
 its id (the part before the first ``-``: ``hv-017`` is writer ``hv``, ``c6-003`` writer ``c6``). Three ways to fit
 the temperature are compared, each scored only on writers it was not fitted on:
 
-* ``synthetic``: the model's own ``calibration.json`` (T fitted on synthetic validation), applied to every writer;
+* ``synthetic``: T fitted on synthetic validation alone (the shipped way until this comparison), applied to every
+  writer;
 * ``handwritten``: T fitted on the other writers' hand-written traces;
 * ``synthetic+handwritten``: T fitted on synthetic validation plus the other writers' traces.
 
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from formwhy.calibration import TemperatureScaler, accuracy, brier, ece, nll
-from formwhy.calibrator import Calibrator, as_scores, calibration_dir
+from formwhy.calibrator import as_scores
 from formwhy.dataset import DatasetError, Example, read_examples, refuse_test_set
 from formwhy.taxonomy import NAMES
 
@@ -62,7 +63,7 @@ def _scores(p: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def cross_writer(z_hand: np.ndarray, y_hand: np.ndarray, writers: Sequence[str], z_syn: np.ndarray,
-                 y_syn: np.ndarray, t_shipped: float) -> dict[str, Any]:
+                 y_syn: np.ndarray) -> dict[str, Any]:
     """Leave-one-writer-out scores of the three methods (see the module docstring), from (n, 6) log-probabilities.
 
     Needs at least two writers. Returns ``{"writers", "methods": {method: {"pooled", "by_writer", "t_all"}}}``.
@@ -71,21 +72,22 @@ def cross_writer(z_hand: np.ndarray, y_hand: np.ndarray, writers: Sequence[str],
     names = sorted(set(writers))
     if len(names) < 2:
         raise ValueError(f"leave-one-writer-out needs at least two writers, got {names}")
-    out: dict[str, Any] = {"writers": {n: int((w == n).sum()) for n in names}, "t_shipped": t_shipped, "methods": {}}
+    t_syn = _fit_t(z_syn, y_syn)
+    out: dict[str, Any] = {"writers": {n: int((w == n).sum()) for n in names}, "methods": {}}
     for method in METHODS:
         held = np.zeros_like(z_hand)
         by_writer: dict[str, Any] = {}
         for name in names:
             test, rest = w == name, w != name
             if method == "synthetic":
-                t = t_shipped
+                t = t_syn
             elif method == "handwritten":
                 t = _fit_t(z_hand[rest], y_hand[rest])
             else:
                 t = _fit_t(np.vstack([z_syn, z_hand[rest]]), np.concatenate([y_syn, y_hand[rest]]))
             held[test] = _softmax_t(z_hand[test], t)
             by_writer[name] = {"t": t, **_scores(held[test], y_hand[test])}
-        t_all = {"synthetic": t_shipped, "handwritten": _fit_t(z_hand, y_hand),
+        t_all = {"synthetic": t_syn, "handwritten": _fit_t(z_hand, y_hand),
                  "synthetic+handwritten": _fit_t(np.vstack([z_syn, z_hand]), np.concatenate([y_syn, y_hand]))}[method]
         out["methods"][method] = {"pooled": _scores(held, y_hand), "by_writer": by_writer, "t_all": t_all}
     return out
@@ -93,7 +95,7 @@ def cross_writer(z_hand: np.ndarray, y_hand: np.ndarray, writers: Sequence[str],
 
 def decide(result: dict[str, Any]) -> str:
     """The pre-registered rule: the method with the lowest pooled out-of-writer ECE, if that is lower than the
-    shipped (synthetic) temperature's and its pooled NLL is not higher; otherwise ``synthetic``."""
+    synthetic-only temperature's and its pooled NLL is not higher; otherwise ``synthetic``."""
     m = result["methods"]
     base = m["synthetic"]["pooled"]
     best = min(("handwritten", "synthetic+handwritten"), key=lambda k: m[k]["pooled"]["ece"])
@@ -141,16 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     model = resolve_model_path(args.backend, args.model)
-    cal = Calibrator.load(calibration_dir(model) if model is not None else None)
-    if cal.T is None:
-        print(f"error: {model} has no calibration.json: run `formwhy calibrate` on synthetic validation first",
-              file=sys.stderr)
-        return 2
     options = {"dtype": args.dtype} if args.dtype else {}
     backend = load_backend(args.backend, model, **options)
     batch = 256 if args.backend == "features" else 8
     result = cross_writer(_predict_scores(backend, hand, batch), _labels(hand), writers,
-                          _predict_scores(backend, syn, batch), _labels(syn), float(cal.T))
+                          _predict_scores(backend, syn, batch), _labels(syn))
     result.update({"backend": args.backend, "model": str(model), "dtype": args.dtype,
                    "handwritten": [str(p) for p in args.handwritten], "synthetic": str(args.synthetic),
                    "n_bins": 15, "decision": decide(result)})

@@ -358,18 +358,18 @@ def test_writer_cv_scores_each_writer_with_a_temperature_fitted_without_it(tmp_p
     z_hand, y_hand = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     writers = ["w1"] * 60 + ["w2"] * 60
     t_syn = float(TemperatureScaler().fit(z_syn, y_syn).temperature)
-    res = writer_cv.cross_writer(z_hand, y_hand, writers, z_syn, y_syn, t_syn)
+    res = writer_cv.cross_writer(z_hand, y_hand, writers, z_syn, y_syn)
     assert res["writers"] == {"w1": 60, "w2": 60}
     hw = res["methods"]["handwritten"]
     # w1's rows are scored with the T fitted on w2 alone, and the reverse
     assert hw["by_writer"]["w1"]["t"] == pytest.approx(TemperatureScaler().fit(z_hand[60:], y_hand[60:]).temperature)
     assert hw["by_writer"]["w2"]["t"] == pytest.approx(TemperatureScaler().fit(z_hand[:60], y_hand[:60]).temperature)
-    assert res["methods"]["synthetic"]["by_writer"]["w1"]["t"] == t_syn
+    assert res["methods"]["synthetic"]["by_writer"]["w1"]["t"] == pytest.approx(t_syn)
     assert hw["t_all"] > t_syn  # the writers' traces need a softer temperature than synthetic validation
     assert hw["pooled"]["ece"] < res["methods"]["synthetic"]["pooled"]["ece"]
     assert writer_cv.decide(res) in ("handwritten", "synthetic+handwritten")
     with pytest.raises(ValueError, match="at least two writers"):
-        writer_cv.cross_writer(z_hand, y_hand, ["w1"] * 120, z_syn, y_syn, t_syn)
+        writer_cv.cross_writer(z_hand, y_hand, ["w1"] * 120, z_syn, y_syn)
 
     def result(syn: tuple[float, float], hw: tuple[float, float], both: tuple[float, float]) -> dict:
         return {"methods": {k: {"pooled": {"ece": e, "nll": n}} for k, (e, n) in
@@ -395,8 +395,7 @@ def test_writer_cv_end_to_end_on_the_feature_model(env: dict[str, Path], tmp_pat
     got = json.loads(out.read_text())
     assert got["writers"] == {"w1": 50, "w2": 50} and got["decision"] in ("synthetic", "handwritten",
                                                                            "synthetic+handwritten")
-    t_model = json.loads((env["model"] / "calibration.json").read_text())["temperature"]["temperature"]
-    assert got["methods"]["synthetic"]["t_all"] == pytest.approx(t_model)
+    assert got["methods"]["synthetic"]["t_all"] > 0 and got["methods"]["handwritten"]["t_all"] > 0
     assert "decision (pre-registered rule)" in res.stdout and "| handwritten |" in res.stdout
     test_file = tmp_path / "test.jsonl"
     shutil.copy(hand, test_file)

@@ -1,9 +1,9 @@
 """The hand-written sets: valid, private, as documented.
 
-Two test sets (`data/real/test.jsonl`, `data/real/test-b.jsonl`) are evaluation-only, and one validation set
-(`data/handwritten/validation.jsonl`) is for calibration. Every trace validates against the contract, carries no
-typed value, names only declared fields, keeps time monotonic, and the class and hard-case counts match the READMEs.
-The training and calibration commands refuse the two test sets and accept the validation set.
+Three test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`) are evaluation-only, and two validation
+sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration. Every trace validates against
+the contract, carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case
+counts match the READMEs. The training and calibration commands refuse the test sets and accept the validation sets.
 """
 
 from __future__ import annotations
@@ -26,8 +26,12 @@ SETS = {
     "test.jsonl": (69, {"price_shock": 14, "account_wall": 10, "trust_concern": 10, "form_friction": 12,
                         "technical_error": 10, "distraction": 13}, 18),
     "test-b.jsonl": (60, dict.fromkeys(NAMES, 10), 15),
+    "test-c.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
 }
-ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15)}
+HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
+VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
+              HANDWRITTEN_VAL_C: (96, dict.fromkeys(NAMES, 16), 24)}
+ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | VALIDATION
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
 
@@ -98,15 +102,32 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert is_test_set("copy.jsonl")  # a relative path from inside data/real
     monkeypatch.chdir(tmp_path)
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
-    assert not is_test_set(HANDWRITTEN_VAL)  # the hand-written validation set is for calibration
+    assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
+    assert is_test_set(REAL / "test-c.jsonl")
 
 
 def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
-    """The validation set was written apart from the test sets: no trace and no form id in common."""
-    val = _rows(HANDWRITTEN_VAL)
-    val_traces = {canonical_json(r["trace"]) for r in val}  # the key `formwhy data build` deduplicates on
-    val_forms = {r["trace"]["form"]["id"] for r in val}
-    for name in SETS:
-        test = _rows(REAL / name)
-        assert not val_traces & {canonical_json(r["trace"]) for r in test}
-        assert not val_forms & {r["trace"]["form"]["id"] for r in test}
+    """Each set was written apart from the others: no trace and no form id in common between any two."""
+    seen_traces: dict[str, str] = {}
+    seen_forms: dict[str, str] = {}
+    for path in sorted(ALL_SETS):
+        for r in _rows(path):
+            key = canonical_json(r["trace"])  # the key `formwhy data build` deduplicates on
+            assert seen_traces.setdefault(key, path.name) == path.name, (r["id"], seen_traces[key])
+            form = r["trace"]["form"]["id"]
+            assert seen_forms.setdefault(form, path.name) == path.name, (r["id"], seen_forms[form])
+
+
+@pytest.mark.parametrize("path", [REAL / "test-c.jsonl", HANDWRITTEN_VAL_C], ids=lambda p: p.name)
+def test_the_seven_writers_sets_are_split_by_writer(path: Path) -> None:
+    """Set C is writers c1-c5 and validation-c writers c6-c7, 48 traces each (8 per class), no neighbouring labels
+    alike; `bench/writer_cv.py` reads the writer from the id."""
+    rows = _rows(path)
+    writers = Counter(r["id"].split("-")[0] for r in rows)
+    expected = ["c1", "c2", "c3", "c4", "c5"] if path.name == "test-c.jsonl" else ["c6", "c7"]
+    assert writers == dict.fromkeys(expected, 48)
+    for w in expected:
+        mine = [r for r in rows if r["id"].startswith(f"{w}-")]
+        assert [r["id"] for r in mine] == [f"{w}-{i:03d}" for i in range(1, 49)]
+        assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, 8)
+        assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
