@@ -1,7 +1,8 @@
 """The hand-written sets: valid, private, as documented.
 
-Three test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`) are evaluation-only, and two validation
-sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration. Every trace validates against
+Three test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`) are evaluation-only, two validation
+sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and one training set
+(`data/handwritten/train.jsonl`, writers t1-t8) is for training. Every trace validates against
 the contract, carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case
 counts match the READMEs. The training and calibration commands refuse the test sets and accept the validation sets.
 """
@@ -31,7 +32,9 @@ SETS = {
 HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
               HANDWRITTEN_VAL_C: (96, dict.fromkeys(NAMES, 16), 24)}
-ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | VALIDATION
+HANDWRITTEN_TRAIN = HANDWRITTEN_VAL.with_name("train.jsonl")
+TRAINING = {HANDWRITTEN_TRAIN: (384, dict.fromkeys(NAMES, 64), 116)}
+ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | VALIDATION | TRAINING
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
 
@@ -103,6 +106,7 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
     assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
+    assert not is_test_set(HANDWRITTEN_TRAIN)  # for training
     assert is_test_set(REAL / "test-c.jsonl")
 
 
@@ -118,16 +122,28 @@ def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
             assert seen_forms.setdefault(form, path.name) == path.name, (r["id"], seen_forms[form])
 
 
-@pytest.mark.parametrize("path", [REAL / "test-c.jsonl", HANDWRITTEN_VAL_C], ids=lambda p: p.name)
-def test_the_seven_writers_sets_are_split_by_writer(path: Path) -> None:
-    """Set C is writers c1-c5 and validation-c writers c6-c7, 48 traces each (8 per class), no neighbouring labels
-    alike; `bench/writer_cv.py` reads the writer from the id."""
+# writers per file, with the number of traces each wrote (the training writers' brief allowed a shorter file)
+WRITERS = {
+    REAL / "test-c.jsonl": dict.fromkeys(["c1", "c2", "c3", "c4", "c5"], 48),
+    HANDWRITTEN_VAL_C: dict.fromkeys(["c6", "c7"], 48),
+    HANDWRITTEN_TRAIN: dict.fromkeys([f"t{i}" for i in range(1, 9)], 48),
+}
+
+
+@pytest.mark.parametrize("path", sorted(WRITERS), ids=lambda p: p.name)
+def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
+    """Set C is writers c1-c5, validation-c writers c6-c7 and the hand-written training set writers t1-t8, each
+    writer's traces in id order with 8 per class and no neighbouring labels alike; `bench/writer_cv.py` reads the
+    writer from the id. The training writers put one trace of each class in every batch of six."""
     rows = _rows(path)
-    writers = Counter(r["id"].split("-")[0] for r in rows)
-    expected = ["c1", "c2", "c3", "c4", "c5"] if path.name == "test-c.jsonl" else ["c6", "c7"]
-    assert writers == dict.fromkeys(expected, 48)
-    for w in expected:
+    expected = WRITERS[path]
+    assert Counter(r["id"].split("-")[0] for r in rows) == expected
+    for w, n in expected.items():
         mine = [r for r in rows if r["id"].startswith(f"{w}-")]
-        assert [r["id"] for r in mine] == [f"{w}-{i:03d}" for i in range(1, 49)]
-        assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, 8)
+        assert [r["id"] for r in mine] == [f"{w}-{i:03d}" for i in range(1, n + 1)]
+        assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, n // 6)
         assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
+        assert all(r["trace"]["form"]["id"].startswith(f"{w}-") for r in mine)
+        if path == HANDWRITTEN_TRAIN:
+            for k in range(0, n, 6):
+                assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
