@@ -36,6 +36,7 @@ from formwhy.dataset import DatasetError, Example, read_examples, refuse_test_se
 from formwhy.taxonomy import NAMES
 
 METHODS = ("synthetic", "handwritten", "synthetic+handwritten")
+MIN_FIT = 50  # the fewest rows a temperature is fitted on (TemperatureScaler's own minimum)
 
 
 def writer_of(example_id: str) -> str:
@@ -44,6 +45,18 @@ def writer_of(example_id: str) -> str:
     if not sep or not head:
         raise ValueError(f"id {example_id!r} does not start with a writer prefix such as 'hv-'")
     return head
+
+
+def check_writers(writers: Sequence[str], min_fit: int = MIN_FIT) -> None:
+    """Refuse, before anything is scored, a split that cannot be run: fewer than two writers, or a writer whose
+    removal leaves fewer than ``min_fit`` hand-written rows to fit the ``handwritten`` temperature on."""
+    counts = {n: list(writers).count(n) for n in sorted(set(writers))}
+    if len(counts) < 2:
+        raise ValueError(f"leave-one-writer-out needs at least two writers, got {sorted(counts)}")
+    for name, n in counts.items():
+        if len(writers) - n < min_fit:
+            raise ValueError(f"without writer {name!r} only {len(writers) - n} hand-written traces remain; a "
+                             f"temperature needs at least {min_fit} (give more writers' files to --handwritten)")
 
 
 def _fit_t(z: np.ndarray, y: np.ndarray) -> float:
@@ -68,10 +81,9 @@ def cross_writer(z_hand: np.ndarray, y_hand: np.ndarray, writers: Sequence[str],
 
     Needs at least two writers. Returns ``{"writers", "methods": {method: {"pooled", "by_writer", "t_all"}}}``.
     """
+    check_writers(writers)
     w = np.asarray(writers)
     names = sorted(set(writers))
-    if len(names) < 2:
-        raise ValueError(f"leave-one-writer-out needs at least two writers, got {names}")
     t_syn = _fit_t(z_syn, y_syn)
     out: dict[str, Any] = {"writers": {n: int((w == n).sum()) for n in names}, "methods": {}}
     for method in METHODS:
@@ -139,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hand = [e for path in args.handwritten for e in read_examples(path)]
         syn = read_examples(args.synthetic)
         writers = [writer_of(e.id) for e in hand]
+        check_writers(writers)
     except (DatasetError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -148,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = 256 if args.backend == "features" else 8
     result = cross_writer(_predict_scores(backend, hand, batch), _labels(hand), writers,
                           _predict_scores(backend, syn, batch), _labels(syn))
-    result.update({"backend": args.backend, "model": str(model), "dtype": args.dtype,
+    result.update({"backend": args.backend, "model": str(model), "dtype": getattr(backend, "dtype", args.dtype),
                    "handwritten": [str(p) for p in args.handwritten], "synthetic": str(args.synthetic),
                    "n_bins": 15, "decision": decide(result)})
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -370,6 +370,10 @@ def test_writer_cv_scores_each_writer_with_a_temperature_fitted_without_it(tmp_p
     assert writer_cv.decide(res) in ("handwritten", "synthetic+handwritten")
     with pytest.raises(ValueError, match="at least two writers"):
         writer_cv.cross_writer(z_hand, y_hand, ["w1"] * 120, z_syn, y_syn)
+    # two 48-trace writers (validation-c alone): each held-out remainder is too small to fit a temperature on
+    with pytest.raises(ValueError, match="without writer 'c6' only 48 hand-written traces remain"):
+        writer_cv.check_writers(["c6"] * 48 + ["c7"] * 48)
+    writer_cv.check_writers(["c6"] * 48 + ["c7"] * 48 + ["hv"] * 60)  # three writers: every remainder is >= 50
 
     def result(syn: tuple[float, float], hw: tuple[float, float], both: tuple[float, float]) -> dict:
         return {"methods": {k: {"pooled": {"ece": e, "nll": n}} for k, (e, n) in
@@ -397,6 +401,12 @@ def test_writer_cv_end_to_end_on_the_feature_model(env: dict[str, Path], tmp_pat
                                                                            "synthetic+handwritten")
     assert got["methods"]["synthetic"]["t_all"] > 0 and got["methods"]["handwritten"]["t_all"] > 0
     assert "decision (pre-registered rule)" in res.stdout and "| handwritten |" in res.stdout
+    small = tmp_path / "small.jsonl"  # two writers of 30: refused before any scoring, with a message, no traceback
+    small.write_text("".join(hand.read_text().splitlines(keepends=True)[:60]))
+    res = subprocess.run([*args, "--handwritten", str(small), "--out", str(tmp_path / "small.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "only 30 hand-written traces remain" in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "small.json").exists()
     test_file = tmp_path / "test.jsonl"
     shutil.copy(hand, test_file)
     res = subprocess.run([*args, "--handwritten", str(test_file)], capture_output=True, text=True)
