@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from formwhy.dataset import pooled_name, pooled_parts
+
 
 def _f(x: Any, nd: int = 3) -> str:
     return "—" if x is None else f"{x:.{nd}f}"
@@ -42,8 +44,8 @@ SET_NAMES = {"real/test.jsonl": "real-style", "real/test-b.jsonl": "set B", "rea
 
 def set_name(data: str) -> str:
     """The README's name for an evaluated file, or for pooled files (``formwhy evaluate --data A --data B``)."""
-    parts = [Path(d).parent.name + "/" + Path(d).name for d in data.split(" + ")]
-    return " + ".join(SET_NAMES.get(p, p) for p in parts)
+    parts = [Path(d).parent.name + "/" + Path(d).name for d in pooled_parts(data)]
+    return pooled_name(SET_NAMES.get(p, p) for p in parts)
 
 
 def rows(folder: Path, tag: str = "") -> list[str]:

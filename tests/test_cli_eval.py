@@ -328,6 +328,21 @@ def test_evaluate_pools_several_files(env: dict[str, Path], tmp_path: Path) -> N
     first_id = json.loads(lines[0])["id"]
     assert res.exit_code == 1 and f"id {first_id!r} is also in {a}" in _out(res) and str(both) in _out(res)
     assert not (tmp_path / "dup").exists()
+    # one file given twice, and an id repeated inside one file: each named for what it is
+    res = runner.invoke(app, [*common, "--data", str(a), "--data", str(a), "--out", str(tmp_path / "twice")])
+    assert res.exit_code == 1 and f"--data {a} is given twice" in _out(res), _out(res)
+    self_dup = tmp_path / "self_dup.jsonl"
+    self_dup.write_text(lines[0] + "\n" + lines[0] + "\n")
+    res = runner.invoke(app, [*common, "--data", str(self_dup), "--out", str(tmp_path / "selfdup")])
+    assert res.exit_code == 1 and f"id {first_id!r} appears twice in this file" in _out(res), _out(res)
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "selfdup").exists()
+    plus = tmp_path / "x + y.jsonl"  # its name would read back as two pooled files
+    plus.write_text(b.read_text())
+    res = runner.invoke(app, [*common, "--data", str(a), "--data", str(plus), "--out", str(tmp_path / "plus")])
+    assert res.exit_code == 1 and "must not contain ' + '" in _out(res), _out(res)
+    from formwhy.dataset import pooled_name, pooled_parts
+
+    assert pooled_parts(pooled_name([a, b])) == [str(a), str(b)] and pooled_name([a]) == str(a)
 
 
 def test_writer_cv_scores_each_writer_with_a_temperature_fitted_without_it(tmp_path: Path) -> None:

@@ -147,3 +147,30 @@ def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
         if path == HANDWRITTEN_TRAIN:
             for k in range(0, n, 6):
                 assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
+
+
+def test_the_writers_checker_passes_each_writers_file_and_catches_faults(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`data/handwritten/writers/validate.py`, the checker every writer ran: each training writer's file passes it
+    as written, and a file with a reused form id, an undeclared field and time going back does not."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("validate", DATA / "handwritten" / "writers" / "validate.py")
+    assert spec is not None and spec.loader is not None
+    validate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(validate)
+    rows = _rows(HANDWRITTEN_TRAIN)
+    for w in WRITERS[HANDWRITTEN_TRAIN]:
+        mine = tmp_path / f"{w}.jsonl"
+        mine.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"].startswith(f"{w}-")))
+        assert validate.main([str(mine), w]) == 0
+        assert capsys.readouterr().out.endswith("no problems\n")
+    bad = [json.loads(json.dumps(r)) for r in rows[:3]]
+    bad[1]["trace"]["form"]["id"] = bad[0]["trace"]["form"]["id"]
+    bad[2]["trace"]["events"][1]["t"] = bad[2]["trace"]["events"][-1]["t"] + 1
+    bad[2]["trace"]["events"].append({"t": 10**8, "type": "focus", "field": "nope"})
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bad))
+    assert validate.main([str(tmp_path / "bad.jsonl"), "t1"]) == 1
+    out = capsys.readouterr().out
+    assert "t1-002: form id reused" in out and "t decreases" in out and "field nope not declared" in out
+    assert validate.main([]) == 2

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from formwhy import __version__
+
+if TYPE_CHECKING:
+    from formwhy.dataset import Example
 
 app = typer.Typer(
     name="formwhy",
@@ -27,7 +30,7 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
@@ -228,7 +231,7 @@ def _refuse_test_file(path: Path, what: str) -> None:
         fail(str(exc))
 
 
-def _read_labelled(path: Path):  # noqa: ANN202
+def _read_labelled(path: Path) -> list[Example]:
     from formwhy.dataset import DatasetError, read_examples
 
     try:
@@ -239,12 +242,26 @@ def _read_labelled(path: Path):  # noqa: ANN202
         fail(f"{path}: cannot read: {exc}")
 
 
-def _read_pooled(paths: list[Path]):  # noqa: ANN202
-    """The labelled examples of one or more files, in order; an id that appears in two files is an error."""
-    examples, where = [], {}
+def _read_pooled(paths: list[Path]) -> list[Example]:
+    """The labelled examples of one or more ``--data`` files, in order. A file given twice, or an id that appears
+    twice (in one file or in two), is an error naming where; examples without an id are not checked."""
+    from formwhy.dataset import POOL_SEP
+
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        if len(paths) > 1 and POOL_SEP in str(path):
+            fail(f"--data {path}: a pooled file's path must not contain {POOL_SEP!r} (it names the pooled set)")
+        key = path.resolve()
+        if key in seen:
+            fail(f"--data {path} is given twice (as {seen[key]} before): each file may be pooled once")
+        seen[key] = path
+    examples: list[Example] = []
+    where: dict[str, Path] = {}
     for path in paths:
         for ex in _read_labelled(path):
             if ex.id and ex.id in where:
+                if where[ex.id] == path:
+                    fail(f"{path}: id {ex.id!r} appears twice in this file: ids must be unique")
                 fail(f"{path}: id {ex.id!r} is also in {where[ex.id]}: pooled sets must not share ids")
             where[ex.id] = path
             examples.append(ex)
@@ -400,8 +417,10 @@ def calibrate_cmd(
     for file in data:
         _refuse_test_file(file, "calibrate")
     examples = _read_pooled(data)
-    name = " + ".join(str(p) for p in data)  # one file: its path; several: 'a + b', and their hashes likewise
-    digest = " + ".join(sha256_file(p) for p in data)
+    from formwhy.dataset import pooled_name
+
+    name = pooled_name(data)  # one file: its path; several: 'a + b', and their hashes likewise
+    digest = pooled_name(sha256_file(p) for p in data)
     be, path, _ = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
@@ -570,7 +589,9 @@ def evaluate_cmd(
     except FileExistsError as exc:
         fail(str(exc))
     examples = _read_pooled(data)
-    name = " + ".join(str(p) for p in data)
+    from formwhy.dataset import pooled_name
+
+    name = pooled_name(data)
     be, _, cal = _load_backend(backend, model, base_url, model_name)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 

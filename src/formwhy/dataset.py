@@ -85,6 +85,20 @@ def iter_examples(path: Path | str) -> Iterator[Example]:
             yield example_from_json(doc, f"{path}:{lineno}")
 
 
+POOL_SEP = " + "  # how pooled files are named in metrics, manifests and tables: 'a.jsonl + b.jsonl'
+
+
+def pooled_name(parts: Iterable[object]) -> str:
+    """One name for pooled ``--data`` files (or their hashes): one file is its path, several are joined by
+    :data:`POOL_SEP`. :func:`pooled_parts` reads it back."""
+    return POOL_SEP.join(str(p) for p in parts)
+
+
+def pooled_parts(name: str) -> list[str]:
+    """The file names inside a :func:`pooled_name`."""
+    return name.split(POOL_SEP)
+
+
 def is_test_set(path: Path | str) -> bool:
     """True for a file that is for evaluation only: a ``test*`` file (the synthetic split, ``data/real/test-b``) or
     any file below a ``real/`` folder as given, or below ``data/real`` once resolved (the hand-written sets, also

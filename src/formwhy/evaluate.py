@@ -33,7 +33,7 @@ from formwhy.calibration import (
     summarize_confidence,
 )
 from formwhy.calibrator import Calibrator
-from formwhy.dataset import Example
+from formwhy.dataset import Example, pooled_name, pooled_parts
 from formwhy.taxonomy import NAMES
 
 BINNING = "equal_width"
@@ -302,7 +302,7 @@ def write_outputs(out_dir: Path, metrics: dict[str, Any], arrays: EvalArrays) ->
         panels["verbalized"] = arrays.verbalized
     panels["raw"] = (arrays.raw, y)
     panels[arrays.calibrated_name] = (arrays.calibrated, y)
-    names = " + ".join(Path(d).name or d for d in metrics["data"].split(" + "))  # pooled sets: 'a + b'
+    names = pooled_name(Path(d).name or d for d in pooled_parts(metrics["data"]))  # pooled sets: 'a + b'
     head = f"{metrics['backend']} on {names} (n = {metrics['n']})"
     reliability_diagram(panels, out_dir / "reliability.png", n_bins=n_bins, n_boot=n_boot, title=head)
     confusion_heatmap(np.asarray(metrics["confusion"]), list(NAMES), out_dir / "confusion.png",
