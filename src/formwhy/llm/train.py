@@ -293,7 +293,8 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
             f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)\n"
             "* temperature: `formwhy calibrate` writes it into `formwhy.json` and `calibration.json`\n\n"
-            "Training data is synthetic (formwhy's visitor simulator); no typed value is in any trace.\n")
+            "Training data: the file named above (labelled `formwhy.trace/v1` traces); a trace carries lengths, never "
+            "a typed value.\n")
 
 
 def _to_bf16(path: Path) -> None:
