@@ -115,7 +115,11 @@ def test_calibrate_pools_repeated_data_and_refuses_a_test_file_among_them(env: d
     res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(hand), "--data", str(test_file)])
     assert res.exit_code == 1 and "test set" in _out(res)
     res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(val), "--data", str(val)])
-    assert res.exit_code == 1 and "is also in" in _out(res)
+    assert res.exit_code == 1 and f"--data {val} is given twice" in _out(res)
+    copy = tmp_path / "copy.jsonl"  # the same ids under another name
+    shutil.copy(val, copy)
+    res = runner.invoke(app, ["calibrate", "--model", str(model), "--data", str(val), "--data", str(copy)])
+    assert res.exit_code == 1 and f"is also in {val}" in _out(res)
     assert (model / "calibration.json").read_text() == before
 
 

@@ -202,7 +202,10 @@ def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
 
 
 def test_the_training_defaults_are_the_shipped_adapters() -> None:
-    """`formwhy train llm` with no options retrains the shipped adapter's configuration (no model is loaded)."""
+    """`formwhy train llm` with no options retrains the shipped adapter's configuration (no model is loaded). Only
+    the training file differs: the shipped adapter was trained on the README's mix (the first 600 synthetic
+    examples + `data/handwritten/train.jsonl`, written to `runs/s15-mix/train.jsonl`), the default is all of
+    `data/synthetic/train.jsonl`."""
     from dataclasses import asdict
 
     shipped = Path(__file__).resolve().parents[1] / "adapters" / "gemma3-270m-formwhy" / "formwhy.json"
@@ -210,7 +213,10 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
         pytest.skip(f"no shipped adapter at {shipped}")
     used = json.loads(shipped.read_text())["training"]
     defaults = asdict(TrainConfig())
-    same = ("train", "validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
+    handwritten = Path(__file__).resolve().parents[1] / "data" / "handwritten" / "train.jsonl"
+    assert used["train"] == "runs/s15-mix/train.jsonl"
+    assert used["n_train"] == 600 + len(handwritten.read_text().splitlines())
+    same = ("validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
             "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight", "localize", "tab_switch")
     assert {k: used[k] for k in same} == {k: defaults[k] for k in same}
     import inspect
@@ -218,11 +224,12 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
     from formwhy.llm.cli import train_llm
 
     cli = {k: v.default for k, v in inspect.signature(train_llm).parameters.items()}
-    as_cli = {"train": "train", "validation": "validation", "base": "base", "epochs": "epochs", "lr": "learning_rate",
+    assert str(cli["train"]) == defaults["train"] == "data/synthetic/train.jsonl"
+    as_cli = {"validation": "validation", "base": "base", "epochs": "epochs", "lr": "learning_rate",
               "rank": "lora_r", "alpha": "lora_alpha", "dora": "dora", "batch_size": "batch_size",
               "grad_accum": "grad_accum", "max_examples": "max_examples", "seed": "seed",
               "label_weight": "label_weight", "localize": "localize", "tab_switch": "tab_switch"}
-    assert {c: (str(cli[c]) if c in ("train", "validation") else cli[c]) for c in as_cli} == \
+    assert {c: (str(cli[c]) if c == "validation" else cli[c]) for c in as_cli} == \
         {c: used[k] for c, k in as_cli.items()}
 
 
