@@ -24,19 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from formwhy.calibration import TemperatureScaler, accuracy, brier, ece, nll
+from formwhy.calibration import MIN_FIT_ROWS, TemperatureScaler, accuracy, brier, ece, nll
 from formwhy.calibrator import as_scores
 from formwhy.dataset import DatasetError, Example, read_examples, refuse_test_set
 from formwhy.taxonomy import NAMES
 
 METHODS = ("synthetic", "handwritten", "synthetic+handwritten")
-MIN_FIT = 50  # the fewest rows a temperature is fitted on (TemperatureScaler's own minimum)
 
 
 def writer_of(example_id: str) -> str:
@@ -47,10 +47,10 @@ def writer_of(example_id: str) -> str:
     return head
 
 
-def check_writers(writers: Sequence[str], min_fit: int = MIN_FIT) -> None:
+def check_writers(writers: Sequence[str], min_fit: int = MIN_FIT_ROWS) -> None:
     """Refuse, before anything is scored, a split that cannot be run: fewer than two writers, or a writer whose
     removal leaves fewer than ``min_fit`` hand-written rows to fit the ``handwritten`` temperature on."""
-    counts = {n: list(writers).count(n) for n in sorted(set(writers))}
+    counts = dict(sorted(Counter(writers).items()))
     if len(counts) < 2:
         raise ValueError(f"leave-one-writer-out needs at least two writers, got {sorted(counts)}")
     for name, n in counts.items():

@@ -40,6 +40,7 @@ from formwhy._fsutil import atomic_write_text
 from formwhy.backends.base import Prediction, stack_scores
 from formwhy.calibration import (
     APS,
+    MIN_FIT_ROWS,
     CalibrationError,
     CalibrationWarning,
     TemperatureScaler,
@@ -103,7 +104,7 @@ class Calibrator:
     # -- fitting --------------------------------------------------------------------------------------------------
 
     def fit(self, scores: ArrayLike | Sequence[Prediction], labels: ArrayLike, *, force: bool = False,
-            min_n: int = 50) -> Calibrator:
+            min_n: int = MIN_FIT_ROWS) -> Calibrator:
         """Fit both scalers and APS on validation scores and integer labels in [0, 6).
 
         Raises :class:`~formwhy.calibration.CalibrationError` when the scalers' guards refuse (too few rows, a class

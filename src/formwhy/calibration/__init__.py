@@ -37,7 +37,7 @@ from .metrics import (
     summarize_confidence,
     top_label_confidence,
 )
-from .scaling import CalibrationWarning, TemperatureScaler, VectorScaler
+from .scaling import MIN_FIT_ROWS, CalibrationWarning, TemperatureScaler, VectorScaler
 from .selective import aurc, risk_at_coverage, risk_coverage_curve
 
 _LAZY_PLOTS = ("confusion_heatmap", "reliability_diagram", "reliability_diagram_confidence")
@@ -45,6 +45,7 @@ _LAZY_PLOTS = ("confusion_heatmap", "reliability_diagram", "reliability_diagram_
 __all__ = [
     "APS",
     "BINNINGS",
+    "MIN_FIT_ROWS",
     "NLL_EPS",
     "Binning",
     "CalibrationError",

@@ -23,6 +23,8 @@ from scipy.special import log_softmax, softmax
 from ._validation import CalibrationError, as_labels, check_logits
 from .metrics import NLL_EPS
 
+MIN_FIT_ROWS = 50  # the fewest rows a scaler fits on unless forced (about 200 is a cited minimum for multiclass)
+
 __all__ = ["CalibrationError", "CalibrationWarning", "TemperatureScaler", "VectorScaler"]
 
 T_MIN = 0.05
@@ -87,7 +89,7 @@ class TemperatureScaler:
         return self.temperature is not None
 
     def fit(
-        self, logits: ArrayLike, labels: ArrayLike, *, min_n: int = 50, force: bool = False
+        self, logits: ArrayLike, labels: ArrayLike, *, min_n: int = MIN_FIT_ROWS, force: bool = False
     ) -> TemperatureScaler:
         """Fit T on (n, k) logits or log-probabilities (``-inf`` allowed) and labels in [0, k).
 
@@ -208,7 +210,7 @@ class VectorScaler:
         return self.W is not None
 
     def fit(
-        self, logits: ArrayLike, labels: ArrayLike, *, min_n: int = 50, force: bool = False
+        self, logits: ArrayLike, labels: ArrayLike, *, min_n: int = MIN_FIT_ROWS, force: bool = False
     ) -> VectorScaler:
         """Fit W and b on finite (n, k) logits / log-probabilities and labels in [0, k).
 
