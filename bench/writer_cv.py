@@ -33,7 +33,7 @@ import numpy as np
 
 from formwhy.calibration import MIN_FIT_ROWS, TemperatureScaler, accuracy, brier, ece, nll
 from formwhy.calibrator import as_scores
-from formwhy.dataset import DatasetError, Example, read_examples, refuse_test_set
+from formwhy.dataset import DatasetError, Example, read_examples, read_pooled, refuse_test_set
 from formwhy.taxonomy import NAMES
 
 METHODS = ("synthetic", "handwritten", "synthetic+handwritten")
@@ -148,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for path in [*args.handwritten, args.synthetic]:
             refuse_test_set(path, "writer_cv")
-        hand = [e for path in args.handwritten for e in read_examples(path)]
+        hand = read_pooled(args.handwritten, "--handwritten")
         syn = read_examples(args.synthetic)
         writers = [writer_of(e.id) for e in hand]
         check_writers(writers)

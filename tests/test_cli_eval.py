@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -431,3 +432,35 @@ def test_writer_cv_end_to_end_on_the_feature_model(env: dict[str, Path], tmp_pat
     res = subprocess.run([*args, "--handwritten", str(test_file)], capture_output=True, text=True)
     assert res.returncode == 2 and res.stderr.startswith("error: ") and "test set" in res.stderr
     assert "Traceback" not in res.stderr
+    # the hand-written files are read as one pooled set (formwhy.dataset.read_pooled, as `evaluate --data`): the
+    # same file twice, or the same id in two files, is refused with the option's name, before any scoring
+    res = subprocess.run([*args, "--handwritten", str(hand), str(hand), "--out", str(tmp_path / "twice.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and f"--handwritten {hand} is given twice" in res.stderr, res.stderr
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(hand, copy)
+    res = subprocess.run([*args, "--handwritten", str(hand), str(copy), "--out", str(tmp_path / "twice.json")],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and f"is also in {hand}" in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "twice.json").exists()
+
+
+def test_read_pooled_reads_files_in_order_and_names_each_problem(tmp_path: Path) -> None:
+    """formwhy.dataset.read_pooled, the one reader behind `evaluate`/`calibrate --data` and writer_cv."""
+    from formwhy.dataset import DatasetError, read_pooled
+
+    rows = simulated_examples(7, seed=5, prior=DEFAULT_PRIOR, hard_share=0.25)
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    write_examples(a, [dataclasses.replace(e, id=f"a{k}") for k, e in enumerate(rows[:3])])
+    write_examples(b, [dataclasses.replace(e, id=f"b{k}") for k, e in enumerate(rows[3:])])
+    got = read_pooled([a, b])
+    assert [e.id for e in got] == ["a0", "a1", "a2", "b0", "b1", "b2", "b3"]
+    assert [e.trace for e in got] == [e.trace for e in rows]
+    with pytest.raises(DatasetError, match="--data .* is given twice"):
+        read_pooled([a, tmp_path / "." / "a.jsonl"])
+    with pytest.raises(DatasetError, match=r"missing\.jsonl: no such file"):
+        read_pooled([a, tmp_path / "missing.jsonl"])
+    bad = tmp_path / "bad.bin"
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(DatasetError, match=r"bad\.bin: cannot read"):
+        read_pooled([bad])

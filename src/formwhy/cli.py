@@ -243,29 +243,14 @@ def _read_labelled(path: Path) -> list[Example]:
 
 
 def _read_pooled(paths: list[Path]) -> list[Example]:
-    """The labelled examples of one or more ``--data`` files, in order. A file given twice, or an id that appears
-    twice (in one file or in two), is an error naming where; examples without an id are not checked."""
-    from formwhy.dataset import POOL_SEP
+    """The labelled examples of one or more ``--data`` files, in order (``formwhy.dataset.read_pooled``), or a clear
+    error: a file given twice, an unreadable file, or an id that appears twice, in one file or in two."""
+    from formwhy.dataset import DatasetError, read_pooled
 
-    seen: dict[Path, Path] = {}
-    for path in paths:
-        if len(paths) > 1 and POOL_SEP in str(path):
-            fail(f"--data {path}: a pooled file's path must not contain {POOL_SEP!r} (it names the pooled set)")
-        key = path.resolve()
-        if key in seen:
-            fail(f"--data {path} is given twice (as {seen[key]} before): each file may be pooled once")
-        seen[key] = path
-    examples: list[Example] = []
-    where: dict[str, Path] = {}
-    for path in paths:
-        for ex in _read_labelled(path):
-            if ex.id and ex.id in where:
-                if where[ex.id] == path:
-                    fail(f"{path}: id {ex.id!r} appears twice in this file: ids must be unique")
-                fail(f"{path}: id {ex.id!r} is also in {where[ex.id]}: pooled sets must not share ids")
-            where[ex.id] = path
-            examples.append(ex)
-    return examples
+    try:
+        return read_pooled(paths)
+    except DatasetError as exc:
+        fail(str(exc))
 
 
 def _load_backend(name: str, model: Path | None, base_url: str | None = None,  # noqa: ANN202

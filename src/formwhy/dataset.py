@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,38 @@ def read_examples(path: Path | str) -> list[Example]:
     examples = list(iter_examples(path))
     if not examples:
         raise DatasetError(f"{path}: no examples")
+    return examples
+
+
+def read_pooled(paths: Sequence[Path | str], option: str = "--data") -> list[Example]:
+    """The labelled examples of one or more files, read as one set, in order.
+
+    A file given twice, a pooled file whose path contains ``POOL_SEP`` (it names the pooled set), or an id that
+    appears twice (in one file or in two) is a ``DatasetError`` naming where; examples without an id are not
+    checked. ``option`` names the command-line option in the messages."""
+    seen: dict[Path, Path | str] = {}
+    for path in paths:
+        if len(paths) > 1 and POOL_SEP in str(path):
+            raise DatasetError(f"{option} {path}: a pooled file's path must not contain {POOL_SEP!r} "
+                               "(it names the pooled set)")
+        key = Path(path).resolve()
+        if key in seen:
+            raise DatasetError(f"{option} {path} is given twice (as {seen[key]} before): each file may be pooled once")
+        seen[key] = path
+    examples: list[Example] = []
+    where: dict[str, Path | str] = {}
+    for path in paths:
+        try:
+            file_examples = read_examples(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DatasetError(f"{path}: cannot read: {exc}") from exc
+        for ex in file_examples:
+            if ex.id and ex.id in where:
+                if where[ex.id] == path:
+                    raise DatasetError(f"{path}: id {ex.id!r} appears twice in this file: ids must be unique")
+                raise DatasetError(f"{path}: id {ex.id!r} is also in {where[ex.id]}: pooled sets must not share ids")
+            where[ex.id] = path
+            examples.append(ex)
     return examples
 
 
