@@ -1,6 +1,6 @@
 """The hand-written sets: valid, private, as documented.
 
-Three test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`) are evaluation-only, two validation
+Four test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`, `test-d.jsonl`) are evaluation-only, two validation
 sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and one training set
 (`data/handwritten/train.jsonl`, writers t1-t8) is for training. Every trace validates against
 the contract, carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case
@@ -28,6 +28,7 @@ SETS = {
                         "technical_error": 10, "distraction": 13}, 18),
     "test-b.jsonl": (60, dict.fromkeys(NAMES, 10), 15),
     "test-c.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
+    "test-d.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
 }
 HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
@@ -107,7 +108,7 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
     assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
     assert not is_test_set(HANDWRITTEN_TRAIN)  # for training
-    assert is_test_set(REAL / "test-c.jsonl")
+    assert is_test_set(REAL / "test-c.jsonl") and is_test_set(REAL / "test-d.jsonl")
 
 
 def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
@@ -125,6 +126,7 @@ def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
 # writers per file, with the number of traces each wrote (the training writers' brief allowed a shorter file)
 WRITERS = {
     REAL / "test-c.jsonl": dict.fromkeys(["c1", "c2", "c3", "c4", "c5"], 48),
+    REAL / "test-d.jsonl": dict.fromkeys(["d1", "d2", "d3", "d4", "d5"], 48),
     HANDWRITTEN_VAL_C: dict.fromkeys(["c6", "c7"], 48),
     HANDWRITTEN_TRAIN: dict.fromkeys([f"t{i}" for i in range(1, 9)], 48),
 }
@@ -132,9 +134,10 @@ WRITERS = {
 
 @pytest.mark.parametrize("path", sorted(WRITERS), ids=lambda p: p.name)
 def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
-    """Set C is writers c1-c5, validation-c writers c6-c7 and the hand-written training set writers t1-t8, each
-    writer's traces in id order with 8 per class and no neighbouring labels alike; `bench/writer_cv.py` reads the
-    writer from the id. The training writers put one trace of each class in every batch of six."""
+    """Set C is writers c1-c5, set D writers d1-d5, validation-c writers c6-c7 and the hand-written training set
+    writers t1-t8, each writer's traces in id order with 8 per class and no neighbouring labels alike;
+    `bench/writer_cv.py` reads the writer from the id. The training writers and set D's writers put one trace of
+    each class in every batch of six, with 2 / 1 hard traces in alternate batches for set D."""
     rows = _rows(path)
     expected = WRITERS[path]
     assert Counter(r["id"].split("-")[0] for r in rows) == expected
@@ -144,9 +147,11 @@ def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
         assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, n // 6)
         assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
         assert all(r["trace"]["form"]["id"].startswith(f"{w}-") for r in mine)
-        if path == HANDWRITTEN_TRAIN:
+        if path in (HANDWRITTEN_TRAIN, REAL / "test-d.jsonl"):
             for k in range(0, n, 6):
                 assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
+        if path == REAL / "test-d.jsonl":
+            assert [sum(r["hard"] for r in mine[k:k + 6]) for k in range(0, n, 6)] == [2, 1] * 4, w
 
 
 def test_the_writers_checker_passes_each_writers_file_and_catches_faults(tmp_path: Path,
