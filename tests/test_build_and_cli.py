@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from formwhy.cli import app
+from formwhy.taxonomy import NAMES
 from formwhy.trace import EXAMPLES_DIR
 
 runner = CliRunner()
@@ -46,6 +48,59 @@ def test_default_build_is_fast_and_has_about_108_validation(tmp_path: Path) -> N
     assert summary["generated"] == 1100 and summary["seconds"] < 60
     assert 100 <= summary["splits"]["validation"] <= 116
     assert "duplicates removed" in res.output
+
+
+def test_data_mix_rebuilds_the_shipped_adapters_training_file(tmp_path: Path) -> None:
+    """`formwhy data mix`, the README's retrain recipe: the default build's first 600 synthetic examples plus the
+    hand-written training set give, byte for byte, the file the shipped adapter was trained on (its manifest's
+    sha256), with no `head`/`cat`."""
+    root = Path(__file__).resolve().parents[1]
+    assert runner.invoke(app, ["data", "build", "--out", str(tmp_path / "data")]).exit_code == 0
+    synthetic, handwritten = tmp_path / "data" / "train.jsonl", root / "data" / "handwritten" / "train.jsonl"
+    out = tmp_path / "mix" / "train.jsonl"
+    res = runner.invoke(app, ["data", "mix", f"{synthetic}:600", str(handwritten), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "984 examples" in res.output and "(first 600)" in res.output
+    manifest = json.loads((root / "adapters" / "gemma3-270m-formwhy" / "formwhy.json").read_text())
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == manifest["training"]["data_sha256"]["train"]
+    assert out.read_text().splitlines() == (synthetic.read_text().splitlines()[:600]
+                                           + handwritten.read_text().splitlines())
+
+
+def test_data_mix_refuses_what_would_spoil_a_training_file(tmp_path: Path) -> None:
+    """Test sets, too few examples, repeated ids or files, and overwriting: each refused with its reason, and a
+    refused mix leaves no file behind."""
+    rows = [json.loads(p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.json"))]
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps({"id": f"a{k}", "label": NAMES[k], "trace": p}) + "\n"
+                         for k, p in enumerate(rows)))  # the spec's examples, in digit order
+    b.write_text(a.read_text().replace('"id": "a', '"id": "b'))
+    out = tmp_path / "out.jsonl"
+
+    def refused(args: list[str], message: str) -> None:
+        res = runner.invoke(app, ["data", "mix", *args])
+        assert res.exit_code == 1 and message in res.output, res.output
+
+    refused([f"{a}:7", "--out", str(out)], "has 6 examples, fewer than the 7 asked for")
+    refused([f"{a}:0", "--out", str(out)], "must be at least 1")
+    refused([str(a), str(a), "--out", str(out)], "is given twice")
+    refused([str(a), str(a.with_name("a.jsonl")) + ":2", "--out", str(out)], "is given twice")
+    refused([str(a), str(tmp_path / "c.jsonl"), "--out", str(out)], "c.jsonl: no such file")
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(a.read_text().splitlines(keepends=True)[1])
+    refused([str(a), str(dup), "--out", str(out)], "id 'a1' is also in")
+    test_set = tmp_path / "test-extra.jsonl"
+    test_set.write_text(a.read_text())
+    refused([str(a), str(test_set), "--out", str(out)], "refusing to mix training data on a test set")
+    refused([str(a), "--out", str(a)], "is one of the input files")
+    assert not out.exists()
+    res = runner.invoke(app, ["data", "mix", f"{a}:2", str(b), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a0", "a1"] + [f"b{k}"
+                                                                                              for k in range(6)]
+    refused([str(a), "--out", str(out)], "exists: pass --force")
+    assert runner.invoke(app, ["data", "mix", str(a), "--out", str(out), "--force"]).exit_code == 0
+    assert out.read_text() == a.read_text()
 
 
 def test_prior_option_uniform_and_weights(tmp_path: Path) -> None:

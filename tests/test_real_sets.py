@@ -1,8 +1,8 @@
 """The hand-written sets: valid, private, as documented.
 
-Four test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`, `test-d.jsonl`) are evaluation-only, two validation
-sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and one training set
-(`data/handwritten/train.jsonl`, writers t1-t8) is for training. Every trace validates against
+Four test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`, `test-d.jsonl`) are evaluation-only,
+two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and one
+training set (`data/handwritten/train.jsonl`, writers t1-t8) is for training. Every trace validates against
 the contract, carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case
 counts match the READMEs. The training and calibration commands refuse the test sets and accept the validation sets.
 """

@@ -184,6 +184,54 @@ def data_summary(
     console.print(table)
 
 
+def _mix_part(spec: str) -> tuple[Path, int | None]:
+    """``FILE`` or ``FILE:N`` (the first N examples of FILE)."""
+    import re
+
+    m = re.fullmatch(r"(.+):(-?\d+)", spec)
+    return (Path(m.group(1)), int(m.group(2))) if m else (Path(spec), None)
+
+
+@data_app.command("mix")
+def data_mix(
+    parts: Annotated[list[str], typer.Argument(help="Training files in order: FILE for all of it, FILE:N for its "
+                                                    "first N examples.")],
+    out: Annotated[Path, typer.Option(help="The mixed training JSONL to write.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Concatenate training files (or their first N examples) into one training file, line for line.
+
+    For example the shipped adapter's training mix: `formwhy data mix data/synthetic/train.jsonl:600
+    data/handwritten/train.jsonl --out runs/s15-mix/train.jsonl`. Test sets are refused, every line is checked,
+    and ids must stay unique."""
+    from formwhy.dataset import DatasetError, class_counts, iter_examples, mix_lines
+    from formwhy.taxonomy import NAMES
+
+    specs = [_mix_part(p) for p in parts]
+    for path, _ in specs:
+        _refuse_test_file(path, "mix training data")
+    if any(out.resolve() == path.resolve() for path, _ in specs):
+        fail(f"--out {out} is one of the input files: write the mix elsewhere")
+    if out.exists() and not force:
+        fail(f"--out {out} exists: pass --force to overwrite it")
+    try:
+        lines, sizes = mix_lines(specs)
+    except (DatasetError, OSError, UnicodeDecodeError) as exc:
+        fail(str(exc))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text("".join(lines), encoding="utf-8")
+    tmp.replace(out)
+    counts = class_counts(iter_examples(out))
+    table = Table(title=f"{out}: {len(lines)} examples")
+    table.add_column("from")
+    table.add_column("examples", justify="right")
+    for (path, n), k in zip(specs, sizes, strict=True):
+        table.add_row(f"{path}" + (f" (first {n})" if n else ""), str(k))
+    console.print(table)
+    console.print(", ".join(f"{name} {counts[name]}" for name in NAMES))
+
+
 @app.command()
 def simulate(
     n: Annotated[int, typer.Option("--n", help="How many traces.")] = 10,

@@ -154,6 +154,51 @@ def read_pooled(paths: Sequence[Path | str], option: str = "--data") -> list[Exa
     return examples
 
 
+def mix_lines(parts: Sequence[tuple[Path | str, int | None]]) -> tuple[list[str], list[int]]:
+    """The lines of a training mix, and how many came from each file: each file's first ``n`` labelled examples
+    (all of them where ``n`` is None), in order, each line kept byte for byte (so a mix equals
+    ``head -n N A; cat B``) and checked as a labelled example.
+
+    A ``DatasetError`` names the problem: a file given twice, a file with fewer examples than asked, an invalid line,
+    an id that appears twice (in one file or in two)."""
+    seen: set[Path] = set()
+    lines: list[str] = []
+    sizes: list[int] = []
+    where: dict[str, Path | str] = {}
+    for path, n in parts:
+        key = Path(path).resolve()
+        if key in seen:
+            raise DatasetError(f"{path} is given twice: each file may be mixed once")
+        seen.add(key)
+        if n is not None and n < 1:
+            raise DatasetError(f"{path}:{n}: the number of examples to take must be at least 1")
+        if not Path(path).exists():
+            raise DatasetError(f"{path}: no such file")
+        taken = 0
+        with Path(path).open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if n is not None and taken == n:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+                ex = example_from_json(doc, f"{path}:{lineno}")
+                if ex.id and ex.id in where:
+                    raise DatasetError(f"{path}:{lineno}: id {ex.id!r} is also in {where[ex.id]}: ids must be unique")
+                where[ex.id] = f"{path}:{lineno}"
+                lines.append(line.rstrip("\r\n") + "\n")
+                taken += 1
+        if taken == 0:
+            raise DatasetError(f"{path}: no examples")
+        if n is not None and taken < n:
+            raise DatasetError(f"{path}: has {taken} examples, fewer than the {n} asked for")
+        sizes.append(taken)
+    return lines, sizes
+
+
 def write_examples(path: Path | str, examples: Iterable[Example]) -> int:
     """Write atomically (a temp file renamed into place), so a failed write never leaves half a file."""
     path = Path(path)
