@@ -1,10 +1,11 @@
 """The hand-written sets: valid, private, as documented.
 
 Four test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`, `test-d.jsonl`) are evaluation-only,
-two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and one
-training set (`data/handwritten/train.jsonl`, writers t1-t8) is for training. Every trace validates against
-the contract, carries no typed value, names only declared fields, keeps time monotonic, and the class and hard-case
-counts match the READMEs. The training and calibration commands refuse the test sets and accept the validation sets.
+two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and two
+training sets (`data/handwritten/train.jsonl`, writers t1-t8, and `train-b.jsonl`, writers t9-t16) are for
+training. Every trace validates against the contract, carries no typed value, names only declared fields, keeps
+time monotonic, and the class and hard-case counts match the READMEs. The training and calibration commands refuse
+the test sets and accept the validation sets.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
               HANDWRITTEN_VAL_C: (96, dict.fromkeys(NAMES, 16), 24)}
 HANDWRITTEN_TRAIN = HANDWRITTEN_VAL.with_name("train.jsonl")
-TRAINING = {HANDWRITTEN_TRAIN: (384, dict.fromkeys(NAMES, 64), 116)}
+HANDWRITTEN_TRAIN_B = HANDWRITTEN_VAL.with_name("train-b.jsonl")
+TRAINING = {HANDWRITTEN_TRAIN: (384, dict.fromkeys(NAMES, 64), 116),
+            HANDWRITTEN_TRAIN_B: (384, dict.fromkeys(NAMES, 64), 112)}
 ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | VALIDATION | TRAINING
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
@@ -107,7 +110,7 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
     assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
-    assert not is_test_set(HANDWRITTEN_TRAIN)  # for training
+    assert not is_test_set(HANDWRITTEN_TRAIN) and not is_test_set(HANDWRITTEN_TRAIN_B)  # for training
     assert is_test_set(REAL / "test-c.jsonl") and is_test_set(REAL / "test-d.jsonl")
 
 
@@ -129,13 +132,14 @@ WRITERS = {
     REAL / "test-d.jsonl": dict.fromkeys(["d1", "d2", "d3", "d4", "d5"], 48),
     HANDWRITTEN_VAL_C: dict.fromkeys(["c6", "c7"], 48),
     HANDWRITTEN_TRAIN: dict.fromkeys([f"t{i}" for i in range(1, 9)], 48),
+    HANDWRITTEN_TRAIN_B: dict.fromkeys([f"t{i}" for i in range(9, 17)], 48),
 }
 
 
 @pytest.mark.parametrize("path", sorted(WRITERS), ids=lambda p: p.name)
 def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
-    """Set C is writers c1-c5, set D writers d1-d5, validation-c writers c6-c7 and the hand-written training set
-    writers t1-t8, each writer's traces in id order with 8 per class and no neighbouring labels alike;
+    """Set C is writers c1-c5, set D writers d1-d5, validation-c writers c6-c7 and the hand-written training sets
+    writers t1-t8 and t9-t16, each writer's traces in id order with 8 per class and no neighbouring labels alike;
     `bench/writer_cv.py` reads the writer from the id. The training writers and set D's writers put one trace of
     each class in every batch of six, with 2 / 1 hard traces in alternate batches for set D."""
     rows = _rows(path)
@@ -147,7 +151,7 @@ def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
         assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, n // 6)
         assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
         assert all(r["trace"]["form"]["id"].startswith(f"{w}-") for r in mine)
-        if path in (HANDWRITTEN_TRAIN, REAL / "test-d.jsonl"):
+        if path in (HANDWRITTEN_TRAIN, HANDWRITTEN_TRAIN_B, REAL / "test-d.jsonl"):
             for k in range(0, n, 6):
                 assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
         if path == REAL / "test-d.jsonl":
@@ -164,8 +168,8 @@ def test_the_writers_checker_passes_each_writers_file_and_catches_faults(tmp_pat
     assert spec is not None and spec.loader is not None
     validate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(validate)
-    rows = _rows(HANDWRITTEN_TRAIN)
-    for w in WRITERS[HANDWRITTEN_TRAIN]:
+    rows = _rows(HANDWRITTEN_TRAIN) + _rows(HANDWRITTEN_TRAIN_B)
+    for w in [*WRITERS[HANDWRITTEN_TRAIN], *WRITERS[HANDWRITTEN_TRAIN_B]]:
         mine = tmp_path / f"{w}.jsonl"
         mine.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"].startswith(f"{w}-")))
         assert validate.main([str(mine), w]) == 0
