@@ -1,6 +1,6 @@
 """The hand-written sets: valid, private, as documented.
 
-Four test sets (`data/real/test.jsonl`, `test-b.jsonl`, `test-c.jsonl`, `test-d.jsonl`) are evaluation-only,
+Five test sets (`data/real/test.jsonl`, `test-b.jsonl` ... `test-e.jsonl`) are evaluation-only,
 two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and two
 training sets (`data/handwritten/train.jsonl`, writers t1-t8, and `train-b.jsonl`, writers t9-t16) are for
 training. Every trace validates against the contract, carries no typed value, names only declared fields, keeps
@@ -30,6 +30,7 @@ SETS = {
     "test-b.jsonl": (60, dict.fromkeys(NAMES, 10), 15),
     "test-c.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
     "test-d.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
+    "test-e.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # unread: held for experiment 4's one read
 }
 HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
@@ -111,7 +112,7 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
     assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
     assert not is_test_set(HANDWRITTEN_TRAIN) and not is_test_set(HANDWRITTEN_TRAIN_B)  # for training
-    assert is_test_set(REAL / "test-c.jsonl") and is_test_set(REAL / "test-d.jsonl")
+    assert all(is_test_set(REAL / f"test-{x}.jsonl") for x in "bcde")
 
 
 def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
@@ -130,6 +131,7 @@ def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
 WRITERS = {
     REAL / "test-c.jsonl": dict.fromkeys(["c1", "c2", "c3", "c4", "c5"], 48),
     REAL / "test-d.jsonl": dict.fromkeys(["d1", "d2", "d3", "d4", "d5"], 48),
+    REAL / "test-e.jsonl": dict.fromkeys(["e1", "e2", "e3", "e4", "e5"], 48),
     HANDWRITTEN_VAL_C: dict.fromkeys(["c6", "c7"], 48),
     HANDWRITTEN_TRAIN: dict.fromkeys([f"t{i}" for i in range(1, 9)], 48),
     HANDWRITTEN_TRAIN_B: dict.fromkeys([f"t{i}" for i in range(9, 17)], 48),
@@ -138,10 +140,11 @@ WRITERS = {
 
 @pytest.mark.parametrize("path", sorted(WRITERS), ids=lambda p: p.name)
 def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
-    """Set C is writers c1-c5, set D writers d1-d5, validation-c writers c6-c7 and the hand-written training sets
-    writers t1-t8 and t9-t16, each writer's traces in id order with 8 per class and no neighbouring labels alike;
-    `bench/writer_cv.py` reads the writer from the id. The training writers and set D's writers put one trace of
-    each class in every batch of six, with 2 / 1 hard traces in alternate batches for set D."""
+    """Set C is writers c1-c5, sets D and E writers d1-d5 and e1-e5, validation-c writers c6-c7 and the
+    hand-written training sets writers t1-t8 and t9-t16, each writer's traces in id order with 8 per class and no
+    neighbouring labels alike; `bench/writer_cv.py` reads the writer from the id. The training writers and the
+    writers of sets D and E put one trace of each class in every batch of six, and sets D and E have 2 / 1 hard
+    traces in alternate batches."""
     rows = _rows(path)
     expected = WRITERS[path]
     assert Counter(r["id"].split("-")[0] for r in rows) == expected
@@ -151,10 +154,10 @@ def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
         assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, n // 6)
         assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
         assert all(r["trace"]["form"]["id"].startswith(f"{w}-") for r in mine)
-        if path in (HANDWRITTEN_TRAIN, HANDWRITTEN_TRAIN_B, REAL / "test-d.jsonl"):
+        if path in (HANDWRITTEN_TRAIN, HANDWRITTEN_TRAIN_B, REAL / "test-d.jsonl", REAL / "test-e.jsonl"):
             for k in range(0, n, 6):
                 assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
-        if path == REAL / "test-d.jsonl":
+        if path in (REAL / "test-d.jsonl", REAL / "test-e.jsonl"):
             assert [sum(r["hard"] for r in mine[k:k + 6]) for k in range(0, n, 6)] == [2, 1] * 4, w
 
 
