@@ -139,7 +139,12 @@ def test_train_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     from safetensors.torch import load_file
 
     assert all(t.dtype == torch.bfloat16 for t in load_file(str(out / "adapter_model.safetensors")).values())
-    llm = LocalLLM.from_adapter(out)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        llm = LocalLLM.from_adapter(out)
+    assert not [w for w in caught if "is_gradient_checkpointing" in str(w.message)]  # peft's, silenced on load
     preds = llm.predict(list(example_traces().values()))
     assert len(preds) == 6 and all(p.probs.shape == (6,) for p in preds)
 

@@ -27,6 +27,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,12 @@ class LocalLLM:
             dtype = "float32"
         tok = load_tokenizer(manifest["base_model"])
         base = load_base(manifest["base_model"])
-        model = PeftModel.from_pretrained(base, str(adapter_dir))
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing` on load; the warning is about peft,
+            # not about this adapter, and says nothing a user can act on
+            warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated",
+                                    category=FutureWarning)
+            model = PeftModel.from_pretrained(base, str(adapter_dir))
         if merge:
             model = model.merge_and_unload()
         model = model.to(getattr(torch, dtype))
