@@ -192,6 +192,18 @@ def test_train_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     metrics = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert sum(metrics["verbalized_unparsed"].values()) == len(unread)
     assert all(metrics["verbalized_unparsed"][reason] == unread.count(reason) for reason in unread)
+    assert metrics["dtype"] == "float32"  # fast_bfloat16 is patched False here: the warning's fallback
+    # --dtype runs the evaluation at the precision asked for, and records it
+    res = CliRunner().invoke(app, ["evaluate", "--backend", "llm", "--model", str(out), "--data",
+                                   str(tmp_path / "data/test.jsonl"), "--out", str(tmp_path / "ev16"), "--boot", "20",
+                                   "--dtype", "bfloat16"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "ev16" / "metrics.json").read_text())["dtype"] == "bfloat16"
+    res = CliRunner().invoke(app, ["evaluate", "--backend", "llm", "--model", str(out), "--data",
+                                   str(tmp_path / "data/test.jsonl"), "--out", str(tmp_path / "ev8"),
+                                   "--dtype", "int8"])
+    assert res.exit_code == 1 and "dtype must be one of float32, bfloat16, not 'int8'" in res.output
+    assert not (tmp_path / "ev8").exists()
 
 
 def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:

@@ -604,6 +604,8 @@ def evaluate_cmd(
     verbalized: Annotated[bool, typer.Option("--verbalized", help="Also generate each answer's JSON and compare its "
                                                                    "stated confidence (LLM backends; slow on a CPU)."
                                              )] = False,
+    dtype: Annotated[str | None, typer.Option(help="--backend llm: float32 or bfloat16 (default: the manifest's "
+                                              "inference_dtype, the precision its T was fitted at).")] = None,
 ) -> None:
     """Metrics (ECE with bootstrap intervals, accuracy, macro-F1, NLL, Brier, APS), report, per-example predictions
     and figures."""
@@ -625,7 +627,7 @@ def evaluate_cmd(
     from formwhy.dataset import pooled_name
 
     name = pooled_name(data)
-    be, _, cal = _load_backend(backend, model, base_url, model_name)
+    be, _, cal = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     batch = 256 if backend == "features" else 8
@@ -638,6 +640,8 @@ def evaluate_cmd(
                                        on_batch=lambda n: bar.advance(task, n))
     except Exception as exc:  # noqa: BLE001 - a backend failure mid-run: nothing has been written
         fail(f"evaluation failed: {exc}")
+    if getattr(be, "dtype", None):
+        metrics["dtype"] = be.dtype  # the precision the LLM ran at (its T holds for the one it was fitted at)
     with atomic_dir(out, markers=("metrics.json",)) as tmp:
         write_outputs(tmp, metrics, arrays)
     _print_eval(metrics)
