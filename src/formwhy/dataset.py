@@ -70,7 +70,8 @@ def example_from_json(doc: Any, where: str = "") -> Example:
     )
 
 
-def iter_examples(path: Path | str) -> Iterator[Example]:
+def _labelled_lines(path: Path | str) -> Iterator[tuple[int, str, Example]]:
+    """(line number, the line as written, its example) for each non-blank line of a labelled JSONL file."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
@@ -82,7 +83,12 @@ def iter_examples(path: Path | str) -> Iterator[Example]:
                 doc = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-            yield example_from_json(doc, f"{path}:{lineno}")
+            yield lineno, line, example_from_json(doc, f"{path}:{lineno}")
+
+
+def iter_examples(path: Path | str) -> Iterator[Example]:
+    for _, _, ex in _labelled_lines(path):
+        yield ex
 
 
 POOL_SEP = " + "  # how pooled files are named in metrics, manifests and tables: 'a.jsonl + b.jsonl'
@@ -172,25 +178,15 @@ def mix_lines(parts: Sequence[tuple[Path | str, int | None]]) -> tuple[list[str]
         seen.add(key)
         if n is not None and n < 1:
             raise DatasetError(f"{path}:{n}: the number of examples to take must be at least 1")
-        if not Path(path).exists():
-            raise DatasetError(f"{path}: no such file")
         taken = 0
-        with Path(path).open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if n is not None and taken == n:
-                    break
-                if not line.strip():
-                    continue
-                try:
-                    doc = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-                ex = example_from_json(doc, f"{path}:{lineno}")
-                if ex.id and ex.id in where:
-                    raise DatasetError(f"{path}:{lineno}: id {ex.id!r} is also in {where[ex.id]}: ids must be unique")
-                where[ex.id] = f"{path}:{lineno}"
-                lines.append(line.rstrip("\r\n") + "\n")
-                taken += 1
+        for lineno, line, ex in _labelled_lines(path):
+            if n is not None and taken == n:
+                break
+            if ex.id and ex.id in where:
+                raise DatasetError(f"{path}:{lineno}: id {ex.id!r} is also in {where[ex.id]}: ids must be unique")
+            where[ex.id] = f"{path}:{lineno}"
+            lines.append(line.rstrip("\r\n") + "\n")
+            taken += 1
         if taken == 0:
             raise DatasetError(f"{path}: no examples")
         if n is not None and taken < n:
