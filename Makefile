@@ -3,6 +3,9 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LLAMA_VERSION := $(shell sed -n 's/.*llama-cpp-python\[server\]==\([0-9.]*\).*/\1/p' pyproject.toml)
+# portable on x86-64 (AVX2, no AVX-512/AMX kernels); llama.cpp's defaults elsewhere
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 
 .PHONY: setup run test lint data bench clean
 
@@ -11,7 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch first, from the CPU wheel on this machine's disk (a CUDA build would be several GB)
 	$(BIN)/pip install --quiet "torch==2.13.0"
-	# llama-cpp-python builds from source the first time (~9 min on 2 cores; pip caches the wheel afterwards)
+	# llama-cpp-python builds from source (~9 min on 2 cores), on x86-64 for any CPU with AVX2: a -march=native build
+	# segfaults on the Gemma GGUF on CPUs with AMX (seen 2026-12-02); --no-cache-dir keeps pip from reusing a wheel
+	# built natively before. The version is the `llamacpp` extra's in pyproject.toml.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]==$(LLAMA_VERSION)"
 	$(BIN)/pip install --quiet -e ".[llm,serve,dev,llamacpp]"
 	@touch $(STAMP)
 

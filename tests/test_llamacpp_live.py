@@ -117,7 +117,7 @@ def local():  # noqa: ANN201
     from formwhy.backends.llm_local import LocalLLM
 
     if HAS_ADAPTER:
-        return LocalLLM.from_adapter(ADAPTER, format_health=True)
+        return LocalLLM.from_adapter(ADAPTER, dtype="float32", format_health=True)  # as measured above, any CPU
     from formwhy.llm.models import load_base, load_tokenizer
     from formwhy.llm.train import digit_token_ids
 

@@ -63,3 +63,18 @@ def test_fast_path_equals_the_plain_full_forward(llm32) -> None:  # noqa: ANN001
     for i, p in enumerate(prompts):
         full = llm32.full_forward_digit_logits(p)
         np.testing.assert_allclose(fast[i] - fast[i].max(), full - full.max(), atol=2e-3)
+
+
+def test_format_health_agrees_across_precisions() -> None:
+    """The probability mass outside the six digits (format health) reads the same in bfloat16, the precision served
+    on a CPU with native bfloat16, as in float32. Until stop 16 the bfloat16 figure divided the float32 digit logits
+    by a sum over bfloat16-rounded full logits and read 0.103 on the account_wall example, where float32 reads
+    0.0007 (and llama.cpp 0.0009)."""
+    from formwhy.backends.llm_local import LocalLLM
+    from formwhy.trace import example_traces
+
+    traces = list(example_traces().values())
+    b16 = LocalLLM.from_adapter(ADAPTER, dtype="bfloat16", format_health=True).predict(traces)
+    f32 = LocalLLM.from_adapter(ADAPTER, dtype="float32", format_health=True).predict(traces)
+    for a, b in zip(b16, f32, strict=True):
+        assert abs(a.extra["outside_mass"] - b.extra["outside_mass"]) < 0.01, (a.extra, b.extra)
