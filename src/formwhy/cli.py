@@ -204,7 +204,8 @@ def data_mix(
     For example the shipped adapter's training mix: `formwhy data mix data/synthetic/train.jsonl:600
     data/handwritten/train.jsonl --out runs/s15-mix/train.jsonl`. Test sets are refused, every line is checked,
     and ids must stay unique."""
-    from formwhy.dataset import DatasetError, class_counts, iter_examples, mix_lines
+    from formwhy._fsutil import atomic_write_text
+    from formwhy.dataset import DatasetError, class_counts, mix_lines
     from formwhy.taxonomy import NAMES
 
     specs = [_mix_part(p) for p in parts]
@@ -215,19 +216,17 @@ def data_mix(
     if out.exists() and not force:
         fail(f"--out {out} exists: pass --force to overwrite it")
     try:
-        lines, sizes = mix_lines(specs)
-    except (DatasetError, OSError, UnicodeDecodeError) as exc:
+        mix = mix_lines(specs)
+    except DatasetError as exc:
         fail(str(exc))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(lines), encoding="utf-8")
-    tmp.replace(out)
-    counts = class_counts(iter_examples(out))
-    table = Table(title=f"{out}: {len(lines)} examples")
+    rows = [row for part in mix for row in part]
+    atomic_write_text(out, "".join(line for line, _ in rows))
+    counts = class_counts(ex for _, ex in rows)
+    table = Table(title=f"{out}: {len(rows)} examples")
     table.add_column("from")
     table.add_column("examples", justify="right")
-    for (path, n), k in zip(specs, sizes, strict=True):
-        table.add_row(f"{path}" + (f" (first {n})" if n else ""), str(k))
+    for (path, n), part in zip(specs, mix, strict=True):
+        table.add_row(f"{path}" + (f" (first {n})" if n else ""), str(len(part)))
     console.print(table)
     console.print(", ".join(f"{name} {counts[name]}" for name in NAMES))
 
@@ -284,10 +283,8 @@ def _read_labelled(path: Path) -> list[Example]:
 
     try:
         return read_examples(path)
-    except DatasetError as exc:
+    except DatasetError as exc:  # an unreadable file included
         fail(str(exc))
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{path}: cannot read: {exc}")
 
 
 def _read_pooled(paths: list[Path]) -> list[Example]:

@@ -71,19 +71,23 @@ def example_from_json(doc: Any, where: str = "") -> Example:
 
 
 def _labelled_lines(path: Path | str) -> Iterator[tuple[int, str, Example]]:
-    """(line number, the line as written, its example) for each non-blank line of a labelled JSONL file."""
+    """(line number, the line as written, its example) for each non-blank line of a labelled JSONL file; every
+    problem, an unreadable file included, is a ``DatasetError`` naming the file (and line)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-            yield lineno, line, example_from_json(doc, f"{path}:{lineno}")
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise DatasetError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
+                yield lineno, line, example_from_json(doc, f"{path}:{lineno}")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: cannot read: {exc}") from exc
 
 
 def iter_examples(path: Path | str) -> Iterator[Example]:
@@ -128,29 +132,32 @@ def read_examples(path: Path | str) -> list[Example]:
     return examples
 
 
+def _distinct_files(paths: Iterable[Path | str], prefix: str, verb: str) -> None:
+    """A ``DatasetError`` when one file is given twice (by any spelling of its path)."""
+    seen: dict[Path, Path | str] = {}
+    for path in paths:
+        key = Path(path).resolve()
+        if key in seen:
+            raise DatasetError(f"{prefix}{path} is given twice (as {seen[key]} before): each file may be {verb} once")
+        seen[key] = path
+
+
 def read_pooled(paths: Sequence[Path | str], option: str = "--data") -> list[Example]:
     """The labelled examples of one or more files, read as one set, in order.
 
     A file given twice, a pooled file whose path contains ``POOL_SEP`` (it names the pooled set), or an id that
     appears twice (in one file or in two) is a ``DatasetError`` naming where; examples without an id are not
     checked. ``option`` names the command-line option in the messages."""
-    seen: dict[Path, Path | str] = {}
-    for path in paths:
-        if len(paths) > 1 and POOL_SEP in str(path):
-            raise DatasetError(f"{option} {path}: a pooled file's path must not contain {POOL_SEP!r} "
-                               "(it names the pooled set)")
-        key = Path(path).resolve()
-        if key in seen:
-            raise DatasetError(f"{option} {path} is given twice (as {seen[key]} before): each file may be pooled once")
-        seen[key] = path
+    if len(paths) > 1:
+        for path in paths:
+            if POOL_SEP in str(path):
+                raise DatasetError(f"{option} {path}: a pooled file's path must not contain {POOL_SEP!r} "
+                                   "(it names the pooled set)")
+    _distinct_files(paths, f"{option} ", "pooled")
     examples: list[Example] = []
     where: dict[str, Path | str] = {}
     for path in paths:
-        try:
-            file_examples = read_examples(path)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DatasetError(f"{path}: cannot read: {exc}") from exc
-        for ex in file_examples:
+        for ex in read_examples(path):
             if ex.id and ex.id in where:
                 if where[ex.id] == path:
                     raise DatasetError(f"{path}: id {ex.id!r} appears twice in this file: ids must be unique")
@@ -160,39 +167,32 @@ def read_pooled(paths: Sequence[Path | str], option: str = "--data") -> list[Exa
     return examples
 
 
-def mix_lines(parts: Sequence[tuple[Path | str, int | None]]) -> tuple[list[str], list[int]]:
-    """The lines of a training mix, and how many came from each file: each file's first ``n`` labelled examples
-    (all of them where ``n`` is None), in order, each line kept byte for byte (so a mix equals
-    ``head -n N A; cat B``) and checked as a labelled example.
+def mix_lines(parts: Sequence[tuple[Path | str, int | None]]) -> list[list[tuple[str, Example]]]:
+    """A training mix, one list per file: its first ``n`` labelled examples (all of them where ``n`` is None), in
+    order, each with its line kept byte for byte (so the mix's lines equal ``head -n N A; cat B``).
 
     A ``DatasetError`` names the problem: a file given twice, a file with fewer examples than asked, an invalid line,
     an id that appears twice (in one file or in two)."""
-    seen: set[Path] = set()
-    lines: list[str] = []
-    sizes: list[int] = []
-    where: dict[str, Path | str] = {}
+    _distinct_files([path for path, _ in parts], "", "mixed")
+    mix: list[list[tuple[str, Example]]] = []
+    where: dict[str, str] = {}
     for path, n in parts:
-        key = Path(path).resolve()
-        if key in seen:
-            raise DatasetError(f"{path} is given twice: each file may be mixed once")
-        seen.add(key)
         if n is not None and n < 1:
             raise DatasetError(f"{path}:{n}: the number of examples to take must be at least 1")
-        taken = 0
+        taken: list[tuple[str, Example]] = []
         for lineno, line, ex in _labelled_lines(path):
-            if n is not None and taken == n:
+            if n is not None and len(taken) == n:
                 break
             if ex.id and ex.id in where:
                 raise DatasetError(f"{path}:{lineno}: id {ex.id!r} is also in {where[ex.id]}: ids must be unique")
             where[ex.id] = f"{path}:{lineno}"
-            lines.append(line.rstrip("\r\n") + "\n")
-            taken += 1
-        if taken == 0:
+            taken.append((line.rstrip("\r\n") + "\n", ex))
+        if not taken:
             raise DatasetError(f"{path}: no examples")
-        if n is not None and taken < n:
-            raise DatasetError(f"{path}: has {taken} examples, fewer than the {n} asked for")
-        sizes.append(taken)
-    return lines, sizes
+        if n is not None and len(taken) < n:
+            raise DatasetError(f"{path}: has {len(taken)} examples, fewer than the {n} asked for")
+        mix.append(taken)
+    return mix
 
 
 def write_examples(path: Path | str, examples: Iterable[Example]) -> int:
