@@ -206,6 +206,90 @@ def test_train_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert not (tmp_path / "ev8").exists()
 
 
+class _StopAtFirstSave:
+    """A TrainerCallback that interrupts training right after the first epoch's checkpoint is saved, as Ctrl-C
+    would (``on_save`` runs once the checkpoint is on disk)."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - every other TrainerCallback event: do nothing
+        if name.startswith("on_"):
+            return lambda *a, **k: None
+        raise AttributeError(name)
+
+    def on_save(self, args, state, control, **kw):  # noqa: ANN001, ANN201
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    """Interrupt a two-epoch run after its first checkpoint, resume it, and get the adapter an uninterrupted run
+    gives (optimizer, schedule and random state come back from the checkpoint); a resume with other options, other
+    data or no checkpoint is refused by name, before any model is loaded."""
+    from safetensors.torch import load_file
+
+    from formwhy.llm.train import RUN_RECORD
+
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=5)
+    common = dict(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
+                  base=str(base), epochs=2, batch_size=4, grad_accum=1, max_examples=8, max_val_examples=4,
+                  threads=1)
+    whole = train(TrainConfig(out=str(tmp_path / "whole"), **common), progress=False)
+
+    out = tmp_path / "cut"
+    work = out.with_name("cut.checkpoints")
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(out), **common), progress=False, callbacks=[_StopAtFirstSave()])
+    assert not out.exists() and (work / "checkpoint-2").is_dir() and (work / RUN_RECORD).exists()
+    with pytest.raises(ValueError, match="different config.label_weight"):
+        train(TrainConfig(out=str(out), **common | {"label_weight": 2.0}), progress=False, resume=True)
+    data = tmp_path / "data/train.jsonl"
+    original = data.read_text()
+    data.write_text("".join(reversed(original.splitlines(keepends=True))))  # same path, other traces first
+    with pytest.raises(ValueError, match="different data_sha256, records_sha256;"):
+        train(TrainConfig(out=str(out), **common), progress=False, resume=True)
+    data.write_text(original)
+    with pytest.raises(ValueError, match="no checkpoint in"):
+        train(TrainConfig(out=str(tmp_path / "never"), **common), progress=False, resume=True)
+
+    resumed = train(TrainConfig(out=str(out), **common), progress=False, resume=True)
+    assert resumed["metrics"]["resumed_from_step"] == 2 and whole["metrics"]["resumed_from_step"] is None
+    assert resumed["metrics"]["eval_loss_by_epoch"] == pytest.approx(whole["metrics"]["eval_loss_by_epoch"],
+                                                                     rel=1e-4)
+    assert resumed["metrics"]["best_step"] == whole["metrics"]["best_step"]
+    a = load_file(str(tmp_path / "whole" / "adapter_model.safetensors"))
+    b = load_file(str(out / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-3) for k in a)
+    log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "eval_loss" in e][:2] == [2, 4]  # epoch 1 from the checkpoint, then epoch 2
+    assert not work.exists()
+
+
+def test_train_cli_resume_and_interrupt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`formwhy train llm --resume` with nothing to resume fails by name before a model is loaded (real training
+    code, tiny base); Ctrl-C during training points to the last checkpoint and --resume (the training function is
+    replaced by one that saves a checkpoint folder and is then interrupted: only the command's message is tested)."""
+    from typer.testing import CliRunner
+
+    import formwhy.llm.train as train_mod
+    from formwhy.cli import app
+
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=6)
+    args = ["train", "llm", "--train", str(tmp_path / "data/train.jsonl"), "--validation",
+            str(tmp_path / "data/validation.jsonl"), "--base", str(base), "--out", str(tmp_path / "a")]
+    res = CliRunner().invoke(app, [*args, "--resume"])
+    assert res.exit_code == 1 and "--resume: no checkpoint in" in res.output and "a.checkpoints" in res.output
+
+    def interrupted(cfg: TrainConfig, resume: bool = False) -> dict:
+        for step in (9, 18):
+            (tmp_path / "a.checkpoints" / f"checkpoint-{step}").mkdir(parents=True)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_mod, "train", interrupted)
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 130 and "interrupted; the last epoch's checkpoint is" in res.output
+    assert "checkpoint-18" in res.output and "--resume" in res.output
+
+
 def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
     base = save_tiny_base(tmp_path / "tiny-base")
     build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=4)

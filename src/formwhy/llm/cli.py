@@ -20,9 +20,9 @@ models_app = typer.Typer(help="Prepare and list base models (offline; cached as 
 DEFAULT_ADAPTER = Path("adapters/gemma3-270m-formwhy")
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 1) -> None:
     err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 @models_app.command("pull")
@@ -100,8 +100,14 @@ def train_llm(
                         ] = _CFG.localize,
     tab_switch: Annotated[float, typer.Option(help="Share of training traces given a brief tab switch mid-session "
                                                    "(formwhy.augment; 0 = off).")] = _CFG.tab_switch,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from the last epoch's "
+                                                          "checkpoint in OUT.checkpoints (same options and data "
+                                                          "required, checked).")] = False,
 ) -> None:
-    """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON."""
+    """Fine-tune a base model with LoRA (QLoRA on a GPU) to answer with the class digit, then JSON.
+
+    A checkpoint is saved at the end of every epoch in OUT.checkpoints; after an interruption, the same command
+    with --resume continues from it."""
     from formwhy.dataset import DatasetError, refuse_test_set
     from formwhy.llm.train import train as run_train
 
@@ -121,8 +127,14 @@ def train_llm(
                       max_val_examples=max_val_examples, seed=seed, threads=threads, label_weight=label_weight,
                       localize=localize, tab_switch=tab_switch)
     try:
-        manifest = run_train(cfg)
+        manifest = run_train(cfg, resume=resume)
     except (ValueError, DatasetError, ModelError) as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        work = out.with_name(out.name + ".checkpoints")
+        saved = sorted(work.glob("checkpoint-*"), key=lambda d: int(d.name.rsplit("-", 1)[1]))
+        _fail("interrupted; " + (f"the last epoch's checkpoint is {saved[-1]}: the same command with --resume "
+                                 "continues from it" if saved else "no epoch had finished, so nothing was saved"),
+              code=130)
     console.print(json.dumps(manifest["metrics"], indent=2))
     console.print(f"adapter written to {out} (next: formwhy calibrate --backend llm --model {out})")

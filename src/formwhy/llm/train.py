@@ -8,6 +8,11 @@
    (default 10: it is one answer token of about fifty, yet it alone decides the class);
 5. write a standard PEFT adapter directory plus the ``formwhy.json`` manifest and the training log.
 
+A run saves a checkpoint (adapter, optimizer, scheduler and random state) at the end of every epoch in
+``OUT.checkpoints``, beside a record of what it was trained on (``run.json``: configuration, data hashes, the
+prompt/completion records' hash). ``resume=True`` (``formwhy train llm --resume``) continues an interrupted run from
+its last checkpoint, and refuses one made with other data or another configuration.
+
 One speed-up over a stock ``SFTTrainer``: the loss only needs the logits of answer tokens, and Gemma's 262k-entry
 vocabulary makes full logits the most expensive part of a step on a CPU. ``AnswerOnlySFTTrainer.compute_loss``
 runs the transformer trunk, picks the hidden states of the positions that predict an answer token, and applies
@@ -37,6 +42,9 @@ from formwhy.render import field_labels, relabel
 from formwhy.taxonomy import DIGITS
 
 MANIFEST = "formwhy.json"
+RUN_RECORD = "run.json"  # in OUT.checkpoints: what the checkpoints were trained on (compared by --resume)
+# configuration that does not change what is trained: where it is written, and how many CPU threads compute it
+_NOT_IN_RUN = ("out", "threads")
 
 
 @dataclass
@@ -149,7 +157,48 @@ def _make_trainer_class(label_weight: float) -> type:
     return AnswerOnlySFTTrainer
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
+def run_record(cfg: TrainConfig, quant: str, device: str, train_records: list[dict[str, str]],
+               val_records: list[dict[str, str]]) -> dict[str, Any]:
+    """What a run's checkpoints are trained on: the configuration (less output path and threads), the resolved
+    quantization and device, the data files' sha256 and the sha256 of the exact prompt/completion records (after
+    augmentation), so that a resumed run provably continues the same training."""
+    def digest(records: list[dict[str, str]]) -> str:
+        return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+    config = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_RUN}
+    return {"config": config, "quant": quant, "device": device, "prompt_version": PROMPT_VERSION,
+            "data_sha256": {name: hashlib.sha256(Path(p).read_bytes()).hexdigest()
+                            for name, p in (("train", cfg.train), ("validation", cfg.validation))},
+            "records_sha256": {"train": digest(train_records), "validation": digest(val_records)}}
+
+
+def check_resumable(work: Path, record: dict[str, Any]) -> Path:
+    """The last checkpoint in ``work`` if it was made by the same run as ``record``; else ValueError saying what
+    differs (or that there is nothing to resume)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(work)) if work.is_dir() else None
+    if last is None:
+        raise ValueError(f"--resume: no checkpoint in {work} (a run saves one at the end of each epoch); run "
+                         "without --resume to start")
+    saved_path = work / RUN_RECORD
+    if not saved_path.exists():
+        raise ValueError(f"--resume: {saved_path} is missing, so these checkpoints cannot be matched to this run")
+    saved = json.loads(saved_path.read_text())
+    differ = sorted({f"config.{k}" for k in set(saved["config"]) | set(record["config"])
+                     if saved["config"].get(k) != record["config"].get(k)} |
+                    {k for k in ("quant", "device", "prompt_version", "data_sha256", "records_sha256")
+                     if saved.get(k) != record.get(k)})
+    if differ:
+        raise ValueError(f"--resume: the checkpoints in {work} were trained with a different "
+                         f"{', '.join(differ)}; run without --resume to start again")
+    return Path(last)
+
+
+def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
+          callbacks: list[Any] | None = None) -> dict[str, Any]:
+    """Train, and write the adapter directory ``cfg.out``. ``resume`` continues the run whose checkpoints are in
+    ``OUT.checkpoints`` (same configuration and data, checked); ``callbacks`` are extra ``TrainerCallback``s."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig, prepare_model_for_kbit_training
@@ -181,17 +230,25 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     digits = digit_token_ids(tokenizer)
     train_records = to_records(train_ex, cfg.max_lines, renames)
     check_answers_start_with_digit(train_records, tokenizer, digits)
+    val_records = to_records(val_ex, cfg.max_lines)
     train_ds = Dataset.from_list(train_records)
-    val_ds = Dataset.from_list(to_records(val_ex, cfg.max_lines))
+    val_ds = Dataset.from_list(val_records)
+    out = Path(cfg.out)
+    work = out.with_name(out.name + ".checkpoints")
+    record = run_record(cfg, quant, "cuda" if cuda else "cpu", train_records, val_records)
+    if resume:
+        last = check_resumable(work, record)  # before the model is loaded: a mismatch fails in seconds
+    else:
+        last = None
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        (work / RUN_RECORD).write_text(json.dumps(record, indent=2) + "\n")
 
     model = load_base(cfg.base, quant_4bit=quant == "4bit")
     if quant == "4bit":
         model = prepare_model_for_kbit_training(model)
     peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
                              target_modules="all-linear", use_dora=cfg.dora, task_type="CAUSAL_LM")
-    out = Path(cfg.out)
-    work = out.with_name(out.name + ".checkpoints")
-    shutil.rmtree(work, ignore_errors=True)
     args = SFTConfig(
         output_dir=str(work),
         num_train_epochs=cfg.epochs,
@@ -222,7 +279,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         dataloader_num_workers=0,
         use_cpu=not cuda,
     )
-    log: list[dict[str, Any]] = []
+    # a resumed run's log starts with the earlier epochs' entries, from the checkpoint (they have no elapsed_s)
+    log: list[dict[str, Any]] = [] if last is None else [
+        {"resumed_before": True, **e} for e in json.loads((last / "trainer_state.json").read_text())["log_history"]]
 
     class _Log(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN201
@@ -231,10 +290,13 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                             "elapsed_s": round(time.perf_counter() - t_start, 1), **logs})
 
     trainer = _make_trainer_class(cfg.label_weight)(model=model, args=args, train_dataset=train_ds, eval_dataset=val_ds,
-                                    processing_class=tokenizer, peft_config=peft_config, callbacks=[_Log()])
+                                    processing_class=tokenizer, peft_config=peft_config,
+                                    callbacks=[_Log(), *(callbacks or [])])
     t_train = time.perf_counter()
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     train_seconds = time.perf_counter() - t_train
+    resumed_step = int(last.name.rsplit("-", 1)[1]) if last else None
+    resumed_epochs = float(json.loads((last / "trainer_state.json").read_text())["epoch"]) if last else 0.0
     epochs_logged = [e for e in log if "eval_loss" in e]  # one per epoch (before the final evaluation below)
     eval_metrics = trainer.evaluate()  # the best checkpoint, reloaded at the end of training
 
@@ -259,7 +321,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                      "machine": platform.machine(), "torch": torch.__version__, "data_sha256": data_sha},
         "metrics": {"best_eval_loss": trainer.state.best_metric, "final_eval_loss": eval_metrics.get("eval_loss"),
                     "train_loss": result.training_loss, "train_seconds": round(train_seconds, 1),
-                    "seconds_per_epoch": round(train_seconds / max(cfg.epochs, 1e-9), 1),
+                    "seconds_per_epoch": round(train_seconds / max(cfg.epochs - resumed_epochs, 1e-9), 1),
+                    # a resumed run: the step it continued from; train_seconds counts this process only
+                    "resumed_from_step": resumed_step,
                     # the step whose checkpoint was kept (the checkpoint folders are deleted below)
                     "best_step": trainer.state.best_global_step,
                     "eval_loss_by_epoch": [e["eval_loss"] for e in epochs_logged]},
