@@ -280,8 +280,8 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
         use_cpu=not cuda,
     )
     # a resumed run's log starts with the earlier epochs' entries, from the checkpoint (they have no elapsed_s)
-    log: list[dict[str, Any]] = [] if last is None else [
-        {"resumed_before": True, **e} for e in json.loads((last / "trainer_state.json").read_text())["log_history"]]
+    prior = json.loads((last / "trainer_state.json").read_text()) if last else None
+    log: list[dict[str, Any]] = [] if prior is None else [{"resumed_before": True, **e} for e in prior["log_history"]]
 
     class _Log(TrainerCallback):
         def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN201
@@ -295,8 +295,8 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
     t_train = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(last) if last else None)
     train_seconds = time.perf_counter() - t_train
-    resumed_step = int(last.name.rsplit("-", 1)[1]) if last else None
-    resumed_epochs = float(json.loads((last / "trainer_state.json").read_text())["epoch"]) if last else 0.0
+    resumed_step = prior["global_step"] if prior else None
+    resumed_epochs = float(prior["epoch"]) if prior else 0.0
     epochs_logged = [e for e in log if "eval_loss" in e]  # one per epoch (before the final evaluation below)
     eval_metrics = trainer.evaluate()  # the best checkpoint, reloaded at the end of training
 
@@ -304,8 +304,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
     shutil.rmtree(tmp, ignore_errors=True)
     trainer.model.save_pretrained(tmp)  # adapter_config.json + adapter_model.safetensors (best checkpoint)
     _to_bf16(tmp / "adapter_model.safetensors")
-    data_sha = {name: hashlib.sha256(Path(p).read_bytes()).hexdigest() for name, p in
-                (("train", cfg.train), ("validation", cfg.validation))}
+    data_sha = record["data_sha256"]
     manifest = {
         "formwhy_version": __version__,
         "kind": "lora-adapter",
