@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
+from transformers import TrainerCallback  # noqa: E402
 
 from formwhy.answer import build_target  # noqa: E402
 from formwhy.backends.base import BackendError  # noqa: E402
@@ -206,14 +207,9 @@ def test_train_tiny_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert not (tmp_path / "ev8").exists()
 
 
-class _StopAtFirstSave:
-    """A TrainerCallback that interrupts training right after the first epoch's checkpoint is saved, as Ctrl-C
-    would (``on_save`` runs once the checkpoint is on disk)."""
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - every other TrainerCallback event: do nothing
-        if name.startswith("on_"):
-            return lambda *a, **k: None
-        raise AttributeError(name)
+class _StopAtFirstSave(TrainerCallback):
+    """Interrupts training right after the first epoch's checkpoint is saved, as Ctrl-C would (``on_save`` runs
+    once the checkpoint is on disk)."""
 
     def on_save(self, args, state, control, **kw):  # noqa: ANN001, ANN201
         raise KeyboardInterrupt

@@ -109,6 +109,7 @@ def train_llm(
     A checkpoint is saved at the end of every epoch in OUT.checkpoints; after an interruption, the same command
     with --resume continues from it."""
     from formwhy.dataset import DatasetError, refuse_test_set
+    from formwhy.llm.train import checkpoint_dir, last_checkpoint
     from formwhy.llm.train import train as run_train
 
     try:
@@ -131,10 +132,9 @@ def train_llm(
     except (ValueError, DatasetError, ModelError) as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
-        work = out.with_name(out.name + ".checkpoints")
-        saved = sorted(work.glob("checkpoint-*"), key=lambda d: int(d.name.rsplit("-", 1)[1]))
-        _fail("interrupted; " + (f"the last epoch's checkpoint is {saved[-1]}: the same command with --resume "
-                                 "continues from it" if saved else "no epoch had finished, so nothing was saved"),
+        last = last_checkpoint(checkpoint_dir(out))
+        _fail("interrupted; " + (f"the last epoch's checkpoint is {last}: the same command with --resume "
+                                 "continues from it" if last else "no epoch had finished, so nothing was saved"),
               code=130)
     console.print(json.dumps(manifest["metrics"], indent=2))
     console.print(f"adapter written to {out} (next: formwhy calibrate --backend llm --model {out})")

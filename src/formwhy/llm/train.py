@@ -172,12 +172,24 @@ def run_record(cfg: TrainConfig, quant: str, device: str, train_records: list[di
             "records_sha256": {"train": digest(train_records), "validation": digest(val_records)}}
 
 
-def check_resumable(work: Path, record: dict[str, Any]) -> Path:
-    """The last checkpoint in ``work`` if it was made by the same run as ``record``; else ValueError saying what
-    differs (or that there is nothing to resume)."""
+def checkpoint_dir(out: Path | str) -> Path:
+    """Where a run writing the adapter ``out`` keeps its epoch checkpoints and ``run.json``: ``OUT.checkpoints``."""
+    out = Path(out)
+    return out.with_name(out.name + ".checkpoints")
+
+
+def last_checkpoint(work: Path) -> Path | None:
+    """The newest ``checkpoint-N`` folder in ``work`` (the Trainer's own lookup), or None."""
     from transformers.trainer_utils import get_last_checkpoint
 
     last = get_last_checkpoint(str(work)) if work.is_dir() else None
+    return Path(last) if last else None
+
+
+def check_resumable(work: Path, record: dict[str, Any]) -> Path:
+    """The last checkpoint in ``work`` if it was made by the same run as ``record``; else ValueError saying what
+    differs (or that there is nothing to resume)."""
+    last = last_checkpoint(work)
     if last is None:
         raise ValueError(f"--resume: no checkpoint in {work} (a run saves one at the end of each epoch); run "
                          "without --resume to start")
@@ -192,7 +204,7 @@ def check_resumable(work: Path, record: dict[str, Any]) -> Path:
     if differ:
         raise ValueError(f"--resume: the checkpoints in {work} were trained with a different "
                          f"{', '.join(differ)}; run without --resume to start again")
-    return Path(last)
+    return last
 
 
 def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
@@ -234,7 +246,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
     train_ds = Dataset.from_list(train_records)
     val_ds = Dataset.from_list(val_records)
     out = Path(cfg.out)
-    work = out.with_name(out.name + ".checkpoints")
+    work = checkpoint_dir(out)
     record = run_record(cfg, quant, "cuda" if cuda else "cpu", train_records, val_records)
     if resume:
         last = check_resumable(work, record)  # before the model is loaded: a mismatch fails in seconds
