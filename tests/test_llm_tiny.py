@@ -248,6 +248,9 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> 
 
     resumed = train(TrainConfig(out=str(out), **common), progress=False, resume=True)
     assert resumed["metrics"]["resumed_from_step"] == 2 and whole["metrics"]["resumed_from_step"] is None
+    # the adapter's README says the time is the resumed part's, not the run's
+    assert "the part resumed from step 2 only" in (out / "README.md").read_text()
+    assert "resumed" not in (tmp_path / "whole" / "README.md").read_text()
     assert resumed["metrics"]["eval_loss_by_epoch"] == pytest.approx(whole["metrics"]["eval_loss_by_epoch"],
                                                                      rel=1e-4)
     assert resumed["metrics"]["best_step"] == whole["metrics"]["best_step"]

@@ -366,7 +366,9 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"{t.get('tab_switch', 0.0):.0%} given a brief tab switch (`formwhy.augment`); best checkpoint by "
             f"validation loss on {t['n_validation']} examples\n"
             f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
-            f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)\n"
+            f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)"
+            + (f", the part resumed from step {m['resumed_from_step']} only" if m.get("resumed_from_step") else "")
+            + "\n"
             "* temperature: `formwhy calibrate` writes it into `formwhy.json` and `calibration.json`\n\n"
             "Training data: the file named above (labelled `formwhy.trace/v1` traces); a trace carries lengths, never "
             "a typed value.\n")
