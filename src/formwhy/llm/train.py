@@ -352,6 +352,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
 
 def model_card(manifest: dict[str, Any]) -> str:
     t, m = manifest["training"], manifest["metrics"]
+    resumed = f", the part resumed from step {m['resumed_from_step']} only" if m.get("resumed_from_step") else ""
     return (f"# formwhy adapter: {manifest['base_model']} + LoRA\n\n"
             "Answers *why was this form abandoned?* with a class digit (1-6) on the first line, then a JSON object; "
             "the class probability is the softmax over the six digit tokens at the first answer position "
@@ -366,9 +367,7 @@ def model_card(manifest: dict[str, Any]) -> str:
             f"{t.get('tab_switch', 0.0):.0%} given a brief tab switch (`formwhy.augment`); best checkpoint by "
             f"validation loss on {t['n_validation']} examples\n"
             f"* eval loss by epoch {[round(x, 4) for x in m['eval_loss_by_epoch']]}; "
-            f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads)"
-            + (f", the part resumed from step {m['resumed_from_step']} only" if m.get("resumed_from_step") else "")
-            + "\n"
+            f"{m['train_seconds']:.0f} s on {t['device']} ({t['threads']} threads){resumed}\n"
             "* temperature: `formwhy calibrate` writes it into `formwhy.json` and `calibration.json`\n\n"
             "Training data: the file named above (labelled `formwhy.trace/v1` traces); a trace carries lengths, never "
             "a typed value.\n")
