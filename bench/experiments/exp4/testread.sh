@@ -6,7 +6,8 @@ cd "$(dirname "$0")/../../.."  # the repository root
 export HF_HUB_OFFLINE=1
 F=.venv/bin/formwhy
 M=${M:-runs/s17-mix/adapter}
-E="--backend llm --model $M --dtype bfloat16"
+DTYPE=${DTYPE:-bfloat16}  # amendment 3: float32 on a CPU without native bfloat16
+E="--backend llm --model $M --dtype $DTYPE"
 $F evaluate $E --data data/real/test-e.jsonl --out runs/eval/s17-e --verbalized
 $F evaluate $E --data data/real/test.jsonl --data data/real/test-b.jsonl --data data/real/test-c.jsonl \
     --data data/real/test-d.jsonl --data data/real/test-e.jsonl --out runs/eval/s17-pooled5
