@@ -2,26 +2,27 @@
 # repository root after the two `formwhy evaluate` runs named in the amendment; writes
 # bench/results/exp4-validation-156-f32.json.
 import json
+import sys
+from pathlib import Path
 
-BF16, F32 = "runs/eval/s17-mix-hvall", "runs/eval/s17-mix-hvall-f32"
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/, for compare_evals
+from compare_evals import read_predictions  # noqa: E402
+
+BF16, F32 = Path("runs/eval/s17-mix-hvall"), Path("runs/eval/s17-mix-hvall-f32")
 KEYS = ["accuracy", "macro_f1", "ece", "nll", "brier", "aps_coverage", "aps_mean_set_size"]
 
 
-def load(folder: str) -> dict[str, dict]:
-    with open(f"{folder}/predictions.jsonl") as f:
-        rows = [json.loads(line) for line in f]
-    return {r["id"]: r for r in rows}
-
-
-def calibrated_metrics(folder: str) -> dict:
-    with open(f"{folder}/metrics.json") as f:
+def calibrated_metrics(folder: Path) -> dict:
+    with open(folder / "metrics.json") as f:
         return json.load(f)["methods"]["calibrated"]
 
 
-a, b = load(BF16), load(F32)
+a, b = read_predictions(BF16, "calibrated"), read_predictions(F32, "calibrated")  # id -> (label, probabilities)
 assert a.keys() == b.keys()
-changed = [k for k in a if a[k]["predicted"] != b[k]["predicted"]]
-maxdiff = max(max(abs(x - y) for x, y in zip(a[k]["calibrated"], b[k]["calibrated"], strict=True)) for k in a)
+changed = [k for k in a if np.argmax(a[k][1]) != np.argmax(b[k][1])]
+maxdiff = max(max(abs(x - y) for x, y in zip(a[k][1], b[k][1], strict=True)) for k in a)
 ma, mb = calibrated_metrics(BF16), calibrated_metrics(F32)
 tol = 0.01 + 1 / len(a)
 out = {

@@ -1,20 +1,20 @@
 # Experiment 4: the new adapter on the four older test sets pooled (609 traces), read from step 6's pooled-five
 # predictions without set E's ids, to compare with the previous adapter's pooled-609 row. Run from the repository
 # root after testread.sh.
-import json
+import sys
+from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
-from formwhy.calibration import ece
-from formwhy.taxonomy import NAMES
+from formwhy.calibration import accuracy, ece, macro_f1
+from formwhy.dataset import read_examples
 
-with open("data/real/test-e.jsonl") as f:
-    set_e = {json.loads(line)["id"] for line in f}
-with open("runs/eval/s17-pooled5/predictions.jsonl") as f:
-    rows = [r for r in map(json.loads, f) if r["id"] not in set_e]
-y = np.array([NAMES.index(r["label"]) for r in rows])
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # bench/, for compare_evals
+from compare_evals import read_predictions  # noqa: E402
+
+set_e = {e.id for e in read_examples("data/real/test-e.jsonl")}
 for method in ("raw", "calibrated"):
-    p = np.array([r[method] for r in rows])
-    print(f"{method}: n {len(rows)}, accuracy {accuracy_score(y, p.argmax(1)):.3f}, "
-          f"macro-F1 {f1_score(y, p.argmax(1), average='macro'):.3f}, ECE {ece(p, y):.3f}")
+    rows = {k: v for k, v in read_predictions(Path("runs/eval/s17-pooled5"), method).items() if k not in set_e}
+    y = np.array([label for label, _ in rows.values()])
+    p = np.array([probs for _, probs in rows.values()])
+    print(f"{method}: n {len(rows)}, accuracy {accuracy(p, y):.3f}, macro-F1 {macro_f1(p, y):.3f}, ECE {ece(p, y):.3f}")
