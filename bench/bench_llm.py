@@ -8,7 +8,8 @@ Measures on this machine, per trace, in the same run:
 * the fast path: probabilities only (cached instruction prefix, the six digit rows of the LM head), one trace at a
   time (p50 / p95) and batched (traces/s at batch 8);
 * the naive path: the whole prompt, all 262k logits, then the digit columns (p50 / p95), and the ratio;
-* with reasoning (greedy generation of the JSON answer), a few traces;
+* with reasoning (greedy generation of the JSON answer), a few traces; and reasoning for a batch of prompts generated
+  together (``--reasoning-batch``, as ``predict(..., reasoning=True)`` does) against the same prompts one by one;
 * prompt tokens per trace; and the training wall time per epoch from the adapter's manifest;
 * with ``--train-batches K``: one training micro-batch (4 sequences, forward + backward through a fresh r=16 LoRA)
   timed K times with the answer-only loss that ``formwhy train llm`` uses (LM head on the answer rows only) and with
@@ -40,6 +41,8 @@ def main() -> None:
     ap.add_argument("--data", default="data/synthetic/test.jsonl")
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--reasoning-n", type=int, default=3)
+    ap.add_argument("--reasoning-batch", type=int, default=8,
+                    help="answers generated together vs one by one (0: skip)")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--train-batches", type=int, default=0, help="time K training micro-batches each way")
     ap.add_argument("--train-data", default="data/synthetic/train.jsonl")
@@ -96,6 +99,19 @@ def main() -> None:
         llm.digit_logits([p])
         llm.generate_answer(p)
         reasoning.append((time.perf_counter() - t) * 1000)
+    together = None
+    if args.reasoning_batch:
+        # prompts of similar length, as predict() batches them
+        group = sorted(prompts, key=len)[: args.reasoning_batch]
+        t = time.perf_counter()
+        answers = llm.generate_answers(group)
+        batch_s = time.perf_counter() - t
+        t = time.perf_counter()
+        one_by_one = [llm.generate_answer(p) for p in group]
+        single_s = time.perf_counter() - t
+        together = {"batch": len(group), "answers_per_s": len(group) / batch_s,
+                    "one_by_one_answers_per_s": len(group) / single_s, "ratio": single_s / batch_s,
+                    "same_text": sum(a == b for a, b in zip(answers, one_by_one, strict=True))}
 
     res = {
         "what": what, "threads": args.threads, "n": len(prompts), "load_seconds": round(load_s, 1),
@@ -106,6 +122,7 @@ def main() -> None:
         "naive_over_fast_p50": pct(naive, 50) / pct(fast, 50),
         "batched_traces_per_s": batched,
         "with_reasoning_ms": {"p50": pct(reasoning, 50), "max": max(reasoning)} if reasoning else None,
+        "reasoning_batched": together,
         "training": (manifest or {}).get("metrics"),
         "training_step": train_step_times(args.train_data, args.train_batches) if args.train_batches else None,
     }

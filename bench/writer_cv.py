@@ -116,15 +116,14 @@ def decide(result: dict[str, Any]) -> str:
 
 
 def _predict_scores(backend: Any, examples: list[Example], batch: int) -> np.ndarray:
-    from rich.progress import Progress
+    from formwhy.progress import progress
 
     rows = []
-    with Progress(transient=True) as bar:
-        task = bar.add_task(f"{backend.name}: scoring", total=len(examples))
+    with progress(f"{backend.name}: scoring", len(examples)) as advance:
         for i in range(0, len(examples), batch):
             chunk = examples[i:i + batch]
             rows.append(as_scores(backend.predict([e.trace for e in chunk])))
-            bar.advance(task, len(chunk))
+            advance(len(chunk))
     return np.vstack(rows)
 
 

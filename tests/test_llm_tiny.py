@@ -90,6 +90,34 @@ def test_fast_path_equals_full_forward(tok, model) -> None:  # noqa: ANN001
         assert p.latency_ms > 0
 
 
+def test_answers_generated_together_equal_one_at_a_time(tok, model) -> None:  # noqa: ANN001
+    """Reasoning is generated for a batch's prompts together (left-padded): the same greedy text as one by one."""
+    llm = LocalLLM(model, tok, digit_token_ids(tok), batch_size=6, max_new_tokens=24)
+    traces = list(example_traces().values())
+    prompts = [build_prompt(t) for t in traces]
+    assert len({len(p) for p in prompts}) > 1, "prompts of different lengths, so the batch is padded"
+    together = llm.generate_answers(prompts)
+    assert together == [llm.generate_answer(p) for p in prompts]
+    assert all(len(a) > 0 for a in together)
+    preds = llm.predict(traces, reasoning=True)
+    for pred, answer in zip(preds, together, strict=True):  # input order kept; each answer read or its error named
+        assert pred.extra["reasoning_ms"] > 0
+        assert (pred.verbalized is not None) != ("answer_error" in pred.extra), answer
+
+
+def test_a_failed_generation_is_a_backend_error(tok, model, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    llm = LocalLLM(model, tok, digit_token_ids(tok))
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(llm.model, "generate", boom)
+    trace = next(iter(example_traces().values()))
+    assert llm.predict([trace])[0].probs.shape == (6,)  # probabilities alone do not generate
+    with pytest.raises(BackendError, match="generation failed: out of memory"):
+        llm.predict([trace], reasoning=True)
+
+
 @pytest.mark.parametrize(("option", "value"), [("localize", -0.1), ("localize", 1.5), ("tab_switch", float("nan"))])
 def test_train_refuses_a_bad_augmentation_share(option: str, value: float, tmp_path: Path) -> None:
     flag = "--" + option.replace("_", "-")

@@ -326,13 +326,24 @@ _BASE_URL_HELP = "--backend openai: the server URL (http://127.0.0.1:8000/v1); o
 _MODEL_NAME_HELP = "--backend openai: the served model (the LoRA name on vLLM); or set FORMWHY_OPENAI_MODEL."
 
 
-def _predict(backend, traces, reasoning: bool = False):  # noqa: ANN001, ANN202
+def _predict(backend, traces, reasoning: bool = False, what: str = "scoring"):  # noqa: ANN001, ANN202
+    """All of ``traces``, in chunks so that a long run shows progress (a bar, or lines in a log file); a chunk of 32
+    still lets an LLM backend batch prompts of similar length together."""
     from formwhy.backends import BackendError
+    from formwhy.progress import progress
 
+    chunk = 256 if backend.name == "features" else 32
+    preds = []
     try:
-        return backend.predict(traces, reasoning=reasoning)
+        with progress(f"{backend.name}: {what} {len(traces)} traces", len(traces), console=err,
+                      disable=len(traces) <= chunk) as advance:
+            for i in range(0, len(traces), chunk):
+                part = traces[i:i + chunk]
+                preds.extend(backend.predict(part, reasoning=reasoning))
+                advance(len(part))
     except BackendError as exc:
         fail(str(exc))
+    return preds
 
 
 @train_app.command("features")
@@ -454,7 +465,7 @@ def calibrate_cmd(
     be, path, _ = _load_backend(backend, model, base_url, model_name, dtype=dtype)
     if path is None:
         fail(f"backend {backend!r} has no model directory to store calibration.json in; pass --model")
-    preds = _predict(be, [ex.trace for ex in examples])
+    preds = _predict(be, [ex.trace for ex in examples], what="calibrating on")
     try:
         cal = Calibrator(alpha=alpha).fit(preds, [ex.y for ex in examples], force=force)
     except CalibrationError as exc:
@@ -537,7 +548,7 @@ def classify(
         fail(f"--method must be one of {', '.join(METHODS)}, not {method!r}")
     items = _load_traces(files)
     be, _, cal = _load_backend(backend, model, base_url, model_name)
-    preds = _predict(be, [tr for _, tr, _ in items], reasoning=reasoning)
+    preds = _predict(be, [tr for _, tr, _ in items], reasoning=reasoning, what="classifying")
     probs = cal.apply(preds, method=method)
     sets = cal.sets(cal.apply(preds, method="temperature")) if cal.has_sets else [None] * len(items)
     rows = []
@@ -625,16 +636,14 @@ def evaluate_cmd(
 
     name = pooled_name(data)
     be, _, cal = _load_backend(backend, model, base_url, model_name, dtype=dtype)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from formwhy.progress import progress
 
     batch = 256 if backend == "features" else 8
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True, disable=len(examples) <= batch) as bar:
-            task = bar.add_task(f"{backend} on {' + '.join(p.name for p in data)}", total=len(examples))
+        with progress(f"{backend} on {' + '.join(p.name for p in data)}", len(examples), console=err,
+                      disable=len(examples) <= batch) as advance:
             metrics, arrays = evaluate(be, examples, cal, n_bins=bins, n_boot=boot, method=method, seed=seed,
-                                       data=name, batch_size=batch, verbalized=verbalized,
-                                       on_batch=lambda n: bar.advance(task, n))
+                                       data=name, batch_size=batch, verbalized=verbalized, on_batch=advance)
     except Exception as exc:  # noqa: BLE001 - a backend failure mid-run: nothing has been written
         fail(f"evaluation failed: {exc}")
     if getattr(be, "dtype", None):
