@@ -6,8 +6,9 @@ Reads each folder's ``predictions.jsonl`` (``formwhy evaluate --out DIR``), pair
 the same ids with the same labels) and prints, for accuracy, macro-F1, NLL, Brier and ECE (15 equal-width bins),
 ``NEW - OLD`` with a 95 % paired percentile-bootstrap interval (the same rows are resampled for both models), plus
 how many traces each got right, on how many both give the same class, and the largest difference between their
-probabilities. The experiments in ``bench/experiments/README.md`` and the README's float32 / bfloat16 comparison
-quote it.
+probabilities. Where both were run with ``--verbalized``, it also counts the traces whose generated answers are the
+same in both (stated confidence, stated class, reasoning, or the reason the answer could not be read). The
+experiments in ``bench/experiments/README.md`` and the README's float32 / bfloat16 comparison quote it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,16 @@ def read_predictions(folder: Path, which: str) -> dict[str, tuple[int, list[floa
     return rows
 
 
+ANSWER_FIELDS = ("verbalized", "verbalized_label", "reasoning", "answer_error")
+
+
+def read_answers(folder: Path) -> dict[str, tuple[object, ...]]:
+    """Each row's generated answer (``--verbalized`` runs; rows already checked by :func:`read_predictions`)."""
+    rows = (json.loads(line) for line in (folder / "predictions.jsonl").read_text(encoding="utf-8").splitlines())
+    return {r["id"]: tuple(r.get(k) for k in ANSWER_FIELDS) for r in rows
+            if any(k in r for k in ANSWER_FIELDS)}
+
+
 def compare(new: Path, old: Path, which: str = "calibrated", n_boot: int = 1000, seed: int = 0) -> dict[str, object]:
     a, b = read_predictions(new, which), read_predictions(old, which)
     if set(a) != set(b):
@@ -64,6 +75,10 @@ def compare(new: Path, old: Path, which: str = "calibrated", n_boot: int = 1000,
         d, (lo, hi) = paired_bootstrap_diff(fn, pa, pb, y, n_boot=n_boot, seed=seed)
         metrics[name] = {"new": fn(pa, y), "old": fn(pb, y), "diff": d, "ci": [lo, hi]}
     out["metrics"] = metrics
+    ans_a, ans_b = read_answers(new), read_answers(old)
+    both = sorted(set(ans_a) & set(ans_b))
+    if both:
+        out["answers"] = {"n": len(both), "same": sum(ans_a[i] == ans_b[i] for i in both)}
     return out
 
 
@@ -82,6 +97,10 @@ def main(argv: list[str] | None = None) -> None:
     metrics: dict[str, dict[str, object]] = res["metrics"]  # type: ignore[assignment]
     for name, m in metrics.items():
         print(f"  {name:9} {m['new']:.3f} - {m['old']:.3f} = {m['diff']:+.3f} [{m['ci'][0]:+.3f}, {m['ci'][1]:+.3f}]")
+    if "answers" in res:
+        a: dict[str, int] = res["answers"]  # type: ignore[assignment]
+        print(f"  generated answers (--verbalized): the same on {a['same']} of the {a['n']} traces both answered "
+              "(stated confidence, class and reasoning, or why it could not be read)")
     sys.stdout.flush()
 
 

@@ -241,6 +241,17 @@ def test_compare_evals_pairs_two_folders_by_id(tmp_path: Path) -> None:
     assert res[1] == "  same top class on 10 of 12; largest probability difference 0.640"  # 0.7 - 0.06
     assert res[2].split()[:6] == ["accuracy", "1.000", "-", "0.833", "=", "+0.167"]
     assert [line.split()[0] for line in res[2:]] == ["accuracy", "macro-F1", "NLL", "Brier", "ECE"]
+    # --verbalized runs: their generated answers are compared too
+    for d, changed in ((new, "x1"), (old, None)):
+        rows = [json.loads(line) for line in (d / "predictions.jsonl").read_text().splitlines()]
+        for r in rows[:3]:
+            reason = "left at the price" + "!" * (r["id"] == changed)
+            r.update(verbalized=0.8, verbalized_label=r["label"], reasoning=reason)
+        rows[3]["answer_error"] = "bad_json"
+        (d / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = subprocess.run([sys.executable, script, str(new), str(old), "--n-boot", "200"], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert res[-1].startswith("  generated answers (--verbalized): the same on 3 of the 4 traces both answered")
     short = folder("short", [(i, lab, 0) for i, lab in labels[:-1]])
     bad = subprocess.run([sys.executable, script, str(new), str(short)], capture_output=True, text=True)
     assert bad.returncode != 0 and "do not cover the same ids (1 only in the first" in bad.stderr
