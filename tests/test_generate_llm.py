@@ -656,6 +656,17 @@ def test_truncated_last_line_is_repaired(tmp_path: Path) -> None:
     assert sorted(ids) == sorted(f"llm-0-{i}" for i in range(6))
 
 
+def test_progress_in_a_log_file_is_plain_lines_with_the_counts(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Real anthropic SDK client against a local server speaking the Anthropic Messages wire protocol: with stderr
+    not a terminal (a log file, CI), generation still reports progress, as a plain line with the running counts."""
+    with anthropic_server() as srv:
+        report = generate(4, tmp_path / "o.jsonl", anthropic_gen(srv), progress=True, base_delay=0.01)
+    assert report.written == 4
+    err = capsys.readouterr().err
+    assert "generating 4 examples: 4/4 (100 %)" in err and "done 4 · invalid 0 · failed 0" in err
+
+
 def test_resume_refuses_a_corrupt_middle_line(tmp_path: Path) -> None:
     """Unit test, no server: only a truncated LAST line is repaired; a bad line elsewhere is an error."""
     out = tmp_path / "o.jsonl"

@@ -35,6 +35,16 @@ def test_lines_are_spaced_out_but_the_end_is_always_written() -> None:
     assert buf.getvalue().splitlines() == ["scoring: 100/100 (100 %), 0 s"]
 
 
+def test_a_note_ends_the_line() -> None:
+    console, buf = _log_console()
+    with progress("generating 2 examples", 2, console=console, every=0) as advance:
+        advance(1, note="done 1 · failed 0")
+        advance(1)
+    lines = buf.getvalue().splitlines()
+    assert lines[0].endswith("left; done 1 · failed 0")
+    assert lines[1] == "generating 2 examples: 2/2 (100 %), 0 s; done 1 · failed 0"  # the note stays
+
+
 def test_disabled_or_empty_runs_write_nothing() -> None:
     console, buf = _log_console()
     for kwargs in ({"total": 5, "disable": True}, {"total": 0}):

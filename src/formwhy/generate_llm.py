@@ -33,7 +33,7 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -41,6 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 import httpx
 
 from formwhy.dataset import DatasetError, Example
+from formwhy.progress import progress as show_progress
 from formwhy.taxonomy import CLASSES, DEFAULT_PRIOR, NAMES, by_name
 from formwhy.trace import (
     DEVICES,
@@ -752,13 +753,12 @@ FAIL_STREAK_ABORT = 10  # this many requests in a row failed for good, with no a
 
 
 class _Run:
-    def __init__(self, generator: Generator, report: GenerationReport, fh: Any, progress: Any, task: Any, *,
+    def __init__(self, generator: Generator, report: GenerationReport, fh: Any, advance: Callable[..., None], *,
                  max_retries: int, base_delay: float, max_delay: float) -> None:
         self.generator = generator
         self.report = report
         self.fh = fh
-        self.progress = progress
-        self.task = task
+        self.advance = advance
         self.max_retries = max_retries
         self.base_delay = base_delay
         self.max_delay = max_delay
@@ -843,9 +843,8 @@ class _Run:
             self._advance()
 
     def _advance(self) -> None:
-        if self.progress is not None:
-            self.progress.update(self.task, advance=1, written=self.report.written,
-                                 invalid=self.report.invalid_total, failed=self.report.failed)
+        self.advance(1, note=f"done {self.report.written} · invalid {self.report.invalid_total} · "
+                             f"failed {self.report.failed}")
 
     async def worker(self, todo: Iterator[GenerationRequest], tasks: list[asyncio.Task[None]]) -> None:
         for req in todo:
@@ -861,30 +860,6 @@ class _Run:
                         if t is not me:
                             t.cancel()
                 return
-
-
-def _make_progress(enabled: bool) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]generating"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("done [green]{task.fields[written]}[/] · invalid [yellow]{task.fields[invalid]}[/] · "
-                   "failed [red]{task.fields[failed]}[/]"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        disable=not enabled,
-    )
 
 
 async def agenerate(
@@ -920,12 +895,11 @@ async def agenerate(
     )
     if repaired:
         log.warning("%s: repaired (a truncated or unterminated last line)", out)
-    prog = _make_progress(progress)
     run: _Run | None = None
     try:
-        with out.open("a", encoding="utf-8") as fh, prog:
-            task = prog.add_task("generate", total=len(todo), written=0, invalid=0, failed=0)
-            run = _Run(generator, report, fh, prog, task, max_retries=max_retries, base_delay=base_delay,
+        with out.open("a", encoding="utf-8") as fh, show_progress(
+                f"generating {len(todo)} examples", len(todo), disable=not progress) as advance:
+            run = _Run(generator, report, fh, advance, max_retries=max_retries, base_delay=base_delay,
                        max_delay=max_delay)
             it = iter(todo)
             tasks: list[asyncio.Task[None]] = []

@@ -25,11 +25,12 @@ def _duration(seconds: float) -> str:
 
 @contextmanager
 def progress(description: str, total: int, *, console: Console | None = None, every: float = 30.0,
-             disable: bool = False) -> Iterator[Callable[[int], None]]:
-    """Yields ``advance(n)``, to call after each ``n`` items done out of ``total``."""
+             disable: bool = False) -> Iterator[Callable[..., None]]:
+    """Yields ``advance(n, note=None)``, to call after each ``n`` items done out of ``total``; ``note`` (running
+    counts, say) is shown after the bar, or at the end of the plain line, until another note replaces it."""
     console = console or Console(stderr=True)
     if disable or total <= 0:
-        yield lambda n: None
+        yield lambda n, note=None: None
         return
     if console.is_terminal:
         from rich.progress import (
@@ -41,16 +42,20 @@ def progress(description: str, total: int, *, console: Console | None = None, ev
             TimeRemainingColumn,
         )
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), console=console, transient=True) as bar:
-            task = bar.add_task(description, total=total)
-            yield lambda n: bar.advance(task, n)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                      transient=True) as bar:
+            task = bar.add_task(description, total=total, note="")
+            yield lambda n, note=None: bar.update(task, advance=n, **({} if note is None else {"note": note}))
         return
     start = time.monotonic()
-    state = {"done": 0, "last": start}
+    state: dict = {"done": 0, "last": start, "note": ""}
 
-    def advance(n: int) -> None:
+    def advance(n: int, note: str | None = None) -> None:
         state["done"] += n
+        if note is not None:
+            state["note"] = note
+        note = state["note"]
         now = time.monotonic()
         done = int(state["done"])
         if now - state["last"] < every and done < total:
@@ -59,6 +64,6 @@ def progress(description: str, total: int, *, console: Console | None = None, ev
         elapsed = now - start
         left = f", about {_duration(elapsed / done * (total - done))} left" if done < total else ""
         console.print(f"{description}: {done}/{total} ({100 * done / total:.0f} %), {_duration(elapsed)}"
-                      f"{left}", markup=False, highlight=False)
+                      f"{left}" + (f"; {note}" if note else ""), markup=False, highlight=False)
 
     yield advance
