@@ -210,8 +210,9 @@ class LocalLLM:
     def generate_answers(self, prompts: Sequence[str]) -> list[str]:
         """Greedy answers (digit line + JSON) for prompts generated together, left-padded. Each decoding step reads
         every weight once (the 262k-row LM head above all) whatever the batch, so on a CPU a batch of 8 answers costs
-        about a third of 8 answers one by one (``bench/bench_llm.py``); the text is the same as one at a time (a test
-        checks it)."""
+        a third to a half of 8 answers one by one (``bench/bench_llm.py``). In float32 the text is the same as one at
+        a time (a test checks it); in bfloat16 the padded shapes round differently and a greedy answer can take
+        other words after a while (2 of 8 in the benchmark, with the same digit and JSON class)."""
         torch = self.torch
         enc = [self._encode_full(p) for p in prompts]
         n, L = len(enc), max(len(r) for r in enc)
