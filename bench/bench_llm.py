@@ -27,12 +27,24 @@ import os
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
 def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
+
+
+def fast_path_ms(llm: Any, prompts: list[str]) -> list[float]:
+    """Milliseconds per prompt on the fast path (probabilities only), one prompt at a time, after a warm-up."""
+    llm.digit_logits(prompts[:2])
+    fast = []
+    for p in prompts:
+        t = time.perf_counter()
+        llm.digit_logits([p])
+        fast.append((time.perf_counter() - t) * 1000)
+    return fast
 
 
 def main() -> None:
@@ -78,12 +90,7 @@ def main() -> None:
     prompts = [build_prompt(t, llm.max_lines) for t in traces]
     tokens = [len(llm.tok.encode(p, add_special_tokens=False)) for p in prompts]
 
-    llm.digit_logits(prompts[:2])  # warm-up
-    fast = []
-    for p in prompts:
-        t = time.perf_counter()
-        llm.digit_logits([p])
-        fast.append((time.perf_counter() - t) * 1000)
+    fast = fast_path_ms(llm, prompts)
     naive = []
     for p in prompts:
         t = time.perf_counter()

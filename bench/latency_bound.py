@@ -78,6 +78,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from bench_llm import fast_path_ms
+
     from formwhy.backends.llm_local import LocalLLM
     from formwhy.dataset import read_examples
     from formwhy.llm.prompt import PREFIX, build_prompt
@@ -116,12 +118,7 @@ def main() -> None:
                               "gflop_per_s": gflops})
             linear_s += best * count
 
-    llm.digit_logits(prompts[:2])  # warm-up
-    fast = []
-    for p in prompts:
-        t = time.perf_counter()
-        llm.digit_logits([p])
-        fast.append((time.perf_counter() - t) * 1000)
+    fast = fast_path_ms(llm, prompts)  # as bench_llm.py times it
 
     lin_f, attn_f = trace_flops(linear_params, n_layers, heads, head_dim, prefix, median_tokens)
     rate = lin_f / linear_s / 1e9
