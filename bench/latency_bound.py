@@ -26,10 +26,9 @@ import json
 import os
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 
 def decoder_linears(model: Any) -> list[Any]:
@@ -78,11 +77,11 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from bench_llm import fast_path_ms
+    from bench_llm import fast_path_ms, pct
 
     from formwhy.backends.llm_local import LocalLLM
     from formwhy.dataset import read_examples
-    from formwhy.llm.prompt import PREFIX, build_prompt
+    from formwhy.llm.prompt import build_prompt
 
     llm = LocalLLM.from_adapter(Path(args.model), dtype=args.dtype)
     model = llm.model
@@ -94,13 +93,11 @@ def main() -> None:
     traces = [e.trace for e in read_examples(args.data)][: args.n]
     prompts = [build_prompt(t, llm.max_lines) for t in traces]
     prefix = len(llm.prefix_ids) if llm.prefix_ok else 0
-    own = [len(llm.tok.encode(p[len(PREFIX):] if llm.prefix_ok else p, add_special_tokens=False)) for p in prompts]
+    own = [len(ids) for ids in llm.uncached_ids(prompts)]
 
     median_tokens = int(statistics.median(own))
     dtype = next(model.parameters()).dtype
-    shapes: dict[tuple[int, int], int] = {}
-    for m in linears:
-        shapes[(m.in_features, m.out_features)] = shapes.get((m.in_features, m.out_features), 0) + 1
+    shapes = Counter((m.in_features, m.out_features) for m in linears)
     per_shape = []
     linear_s = 0.0
     with torch.inference_mode():
@@ -122,7 +119,7 @@ def main() -> None:
 
     lin_f, attn_f = trace_flops(linear_params, n_layers, heads, head_dim, prefix, median_tokens)
     rate = lin_f / linear_s / 1e9
-    fast_p50 = float(np.percentile(fast, 50))
+    fast_p50 = pct(fast, 50)
     res = {
         "what": f"{args.model}, {str(dtype).removeprefix('torch.')}", "threads": args.threads, "n": len(prompts),
         "cpu": cpu(), "load_average_1m": os.getloadavg()[0],

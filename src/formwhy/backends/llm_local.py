@@ -170,11 +170,17 @@ class LocalLLM:
             inside = torch.logsumexp(full[:, self.digit_ids], -1) - torch.logsumexp(full, -1)
         return logits, inside
 
+    def uncached_ids(self, prompts: Sequence[str]) -> list[list[int]]:
+        """The token ids the fast path runs through the model for each prompt: what follows the cached instruction
+        prefix, or the whole prompt when the prefix cannot be cached."""
+        if self.prefix_ok:
+            return [self.tok.encode(p[len(PREFIX):], add_special_tokens=False) for p in prompts]
+        return [self._encode_full(p) for p in prompts]
+
     def digit_logits(self, prompts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         """(n, 6) digit logits at the first answer position (and log mass on the digits, if format_health)."""
         torch = self.torch
-        rests = [self.tok.encode(p[len(PREFIX):], add_special_tokens=False) for p in prompts] if self.prefix_ok \
-            else [self._encode_full(p) for p in prompts]
+        rests = self.uncached_ids(prompts)
         n, L = len(rests), max(len(r) for r in rests)
         ids = torch.full((n, L), self.pad_id, dtype=torch.long)
         mask = torch.zeros((n, L), dtype=torch.long)
