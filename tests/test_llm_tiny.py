@@ -265,6 +265,10 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> 
     assert not out.exists() and (work / "checkpoint-2").is_dir() and (work / RUN_RECORD).exists()
     with pytest.raises(ValueError, match="different config.label_weight"):
         train(TrainConfig(out=str(out), **common | {"label_weight": 2.0}), progress=False, resume=True)
+    saved = json.loads((work / RUN_RECORD).read_text())
+    other = "float32" if saved["precision"] == "bfloat16" else "bfloat16"
+    with pytest.raises(ValueError, match="different config.precision, precision;"):  # checkpoints made at another
+        train(TrainConfig(out=str(out), **common | {"precision": other}), progress=False, resume=True)
     data = tmp_path / "data/train.jsonl"
     original = data.read_text()
     data.write_text("".join(reversed(original.splitlines(keepends=True))))  # same path, other traces first
@@ -327,6 +331,52 @@ def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
             train(TrainConfig(out=str(tmp_path / "q"), quant="4bit", **common), progress=False)
     train(TrainConfig(out=str(tmp_path / "dora"), dora=True, **common), progress=False)
     assert json.loads((tmp_path / "dora" / "adapter_config.json").read_text())["use_dora"] is True
+
+
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_training_runs_at_the_precision_asked_for(precision: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """--precision bfloat16 computes the loss under bfloat16 autocast (float32 weights), float32 without it; the
+    manifest and the run record say which."""
+    import formwhy.llm.train as train_mod
+
+    seen: list[tuple[bool, object]] = []
+    real_loss = train_mod.answer_only_loss
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "answer_only_loss", spy)
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=5)
+    out = tmp_path / "adapter"
+    m = train(TrainConfig(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
+                          out=str(out), base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8,
+                          max_val_examples=4, precision=precision), progress=False)
+    assert len(seen) >= 2  # two training steps, then the evaluation's
+    assert all(on == (precision == "bfloat16") for on, _ in seen)
+    if precision == "bfloat16":
+        assert all(dtype == torch.bfloat16 for _, dtype in seen)
+    assert m["training"]["precision"] == precision and f"precision {precision}" in (out / "README.md").read_text()
+
+
+def test_auto_precision_is_bfloat16_only_where_it_is_native(monkeypatch: pytest.MonkeyPatch,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    import formwhy.backends.llm_local as llm_local
+    from formwhy.llm.train import resolve_precision
+
+    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: True)
+    assert resolve_precision("auto", cuda=False) == "bfloat16"
+    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: False)
+    assert resolve_precision("auto", cuda=False) == "float32"
+    assert resolve_precision("auto", cuda=True) == "bfloat16"
+    assert resolve_precision("float32", cuda=True) == "float32"
+    with caplog.at_level("WARNING", logger="formwhy.llm.train"):
+        assert resolve_precision("bfloat16", cuda=False) == "bfloat16"  # asked for by name: used, with a warning
+    assert "emulated" in caplog.text
+    with pytest.raises(ValueError, match="--precision must be auto, float32, bfloat16, not 'float16'"):
+        resolve_precision("float16", cuda=False)
 
 
 def test_the_training_defaults_are_the_shipped_adapters() -> None:

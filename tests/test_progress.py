@@ -62,6 +62,16 @@ def test_a_terminal_gets_a_transient_bar() -> None:
     assert "scoring: 4/4" not in buf.getvalue()  # no plain log line in a terminal
 
 
+def test_brackets_in_a_terminal_are_text_not_markup() -> None:
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=160)
+    with progress("llm on runs/[b]/e.jsonl", 2, console=console) as advance:
+        advance(1, note="done 1 [red]x[/red]")
+        advance(1)
+    out = buf.getvalue()
+    assert "runs/[b]/e.jsonl" in out and "done 1 [red]x[/red]" in out  # rich would have eaten both as tags
+
+
 @pytest.mark.parametrize(("seconds", "text"), [(0.4, "0 s"), (59, "59 s"), (61, "1 min 01 s"), (3725, "1 h 02 min")])
 def test_durations_read_naturally(seconds: float, text: str) -> None:
     assert _duration(seconds) == text

@@ -8,6 +8,9 @@ F=.venv/bin/formwhy
 M=${M:-runs/s17-mix/adapter}
 DTYPE=${DTYPE:-bfloat16}  # amendment 3: float32 on a CPU without native bfloat16
 E="--backend llm --model $M --dtype $DTYPE"
+# the synthetic test set and the feature model's rows below need these (make run makes both too)
+[ -e data/synthetic/test.jsonl ] || $F data build
+[ -e models/features ] || $F train features
 $F evaluate $E --data data/real/test-e.jsonl --out runs/eval/s17-e --verbalized
 $F evaluate $E --data data/real/test.jsonl --data data/real/test-b.jsonl --data data/real/test-c.jsonl \
     --data data/real/test-d.jsonl --data data/real/test-e.jsonl --out runs/eval/s17-pooled5

@@ -83,6 +83,9 @@ def train_llm(
                     ] = _CFG.dora,
     quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA, none on CPU), 4bit or none.")
                      ] = _CFG.quant,
+    precision: Annotated[str, typer.Option(help="auto (bfloat16 mixed precision on CUDA and on a CPU with native "
+                                                "bfloat16, AMX or AVX-512 BF16; float32 elsewhere), float32 or "
+                                                "bfloat16.")] = _CFG.precision,
     batch_size: Annotated[int, typer.Option(help="Per-device batch; effective batch = this x --grad-accum.")
                           ] = _CFG.batch_size,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = _CFG.grad_accum,
@@ -123,7 +126,7 @@ def train_llm(
     if epochs <= 0 or rank < 1 or alpha < 1 or batch_size < 1 or grad_accum < 1:
         _fail("--epochs, --rank, --alpha, --batch-size and --grad-accum must be positive")
     cfg = TrainConfig(train=str(train), validation=str(validation), out=str(out), base=base, epochs=epochs,
-                      learning_rate=lr, lora_r=rank, lora_alpha=alpha, dora=dora, quant=quant,
+                      learning_rate=lr, lora_r=rank, lora_alpha=alpha, dora=dora, quant=quant, precision=precision,
                       batch_size=batch_size, grad_accum=grad_accum, max_examples=max_examples,
                       max_val_examples=max_val_examples, seed=seed, threads=threads, label_weight=label_weight,
                       localize=localize, tab_switch=tab_switch)

@@ -1,7 +1,8 @@
 """``formwhy train llm``: LoRA / QLoRA fine-tuning with PEFT + TRL, read top to bottom.
 
 1. load the labelled JSONL, build prompt / completion pairs with the one prompt builder;
-2. load the base model (4-bit NF4 on CUDA = QLoRA; float32 on CPU = plain LoRA);
+2. load the base model (4-bit NF4 on CUDA = QLoRA; float32 on CPU = plain LoRA, computed in bfloat16 mixed
+   precision where the CPU has native bfloat16, see :func:`resolve_precision`);
 3. wrap it with LoRA (r=16, alpha=32, all linear layers; ``--dora`` switches DoRA on);
 4. train with TRL's ``SFTTrainer``: 3 epochs, cosine schedule, effective batch 16, evaluation each epoch, the best
    checkpoint by validation loss, loss on the answer only, where the class digit counts ``label_weight`` times
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import platform
@@ -40,6 +42,8 @@ from formwhy.llm.models import DEFAULT_BASE, load_base, load_tokenizer, resolve
 from formwhy.llm.prompt import MAX_EVENT_LINES, PROMPT_VERSION, build_prompt
 from formwhy.render import field_labels, relabel
 from formwhy.taxonomy import DIGITS
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "formwhy.json"
 RUN_RECORD = "run.json"  # in OUT.checkpoints: what the checkpoints were trained on (compared by --resume)
@@ -60,6 +64,7 @@ class TrainConfig:
     lora_dropout: float = 0.05
     dora: bool = False
     quant: str = "auto"  # auto | 4bit | none
+    precision: str = "auto"  # auto | float32 | bfloat16 (mixed precision: float32 weights, bfloat16 products)
     batch_size: int = 4
     grad_accum: int = 4  # effective batch = batch_size * grad_accum = 16
     max_examples: int | None = None
@@ -150,26 +155,50 @@ def _make_trainer_class(label_weight: float) -> type:
 
     class AnswerOnlySFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001, ANN201
-            loss = answer_only_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
-                                    num_items_in_batch, label_weight)
+            # accelerate applies mixed precision by wrapping model.forward, which this loss does not call (it runs
+            # the trunk and the LM head's answer rows itself): its autocast context is entered here instead
+            with self.accelerator.autocast():
+                loss = answer_only_loss(model, inputs["input_ids"], inputs.get("attention_mask"), inputs["labels"],
+                                        num_items_in_batch, label_weight)
             return (loss, None) if return_outputs else loss
 
     return AnswerOnlySFTTrainer
 
 
 def run_record(cfg: TrainConfig, quant: str, device: str, train_records: list[dict[str, str]],
-               val_records: list[dict[str, str]]) -> dict[str, Any]:
+               val_records: list[dict[str, str]], precision: str = "float32") -> dict[str, Any]:
     """What a run's checkpoints are trained on: the configuration (less output path and threads), the resolved
-    quantization and device, the data files' sha256 and the sha256 of the exact prompt/completion records (after
+    quantization, precision and device, the data files' sha256 and the sha256 of the exact prompt/completion records (after
     augmentation), so that a resumed run provably continues the same training."""
     def digest(records: list[dict[str, str]]) -> str:
         return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
     config = {k: v for k, v in asdict(cfg).items() if k not in _NOT_IN_RUN}
-    return {"config": config, "quant": quant, "device": device, "prompt_version": PROMPT_VERSION,
+    return {"config": config, "quant": quant, "precision": precision, "device": device,
+            "prompt_version": PROMPT_VERSION,
             "data_sha256": {name: hashlib.sha256(Path(p).read_bytes()).hexdigest()
                             for name, p in (("train", cfg.train), ("validation", cfg.validation))},
             "records_sha256": {"train": digest(train_records), "validation": digest(val_records)}}
+
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def resolve_precision(precision: str, cuda: bool) -> str:
+    """The training precision for ``auto``: bfloat16 mixed precision on a GPU and on a CPU that computes bfloat16
+    natively (AMX or AVX-512 BF16: about 1.5x faster per step there, ``bench/experiments/README.md``), float32
+    elsewhere, where bfloat16 is emulated and many times slower (a precision asked for by name is used anyway,
+    with a warning)."""
+    from formwhy.backends.llm_local import fast_bfloat16
+
+    if precision == "auto":
+        return "bfloat16" if cuda or fast_bfloat16() else "float32"
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be auto, {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "bfloat16" and not cuda and not fast_bfloat16():
+        logger.warning("--precision bfloat16 on a CPU without native bfloat16 (AMX or AVX-512 BF16): it is emulated "
+                    "there and much slower than float32")
+    return precision
 
 
 def checkpoint_dir(out: Path | str) -> Path:
@@ -199,7 +228,7 @@ def check_resumable(work: Path, record: dict[str, Any]) -> Path:
     saved = json.loads(saved_path.read_text())
     differ = sorted({f"config.{k}" for k in set(saved["config"]) | set(record["config"])
                      if saved["config"].get(k) != record["config"].get(k)} |
-                    {k for k in ("quant", "device", "prompt_version", "data_sha256", "records_sha256")
+                    {k for k in ("quant", "precision", "device", "prompt_version", "data_sha256", "records_sha256")
                      if saved.get(k) != record.get(k)})
     if differ:
         raise ValueError(f"--resume: the checkpoints in {work} were trained with a different "
@@ -228,6 +257,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
         raise ValueError("--quant 4bit (QLoRA) needs a CUDA GPU; on a CPU use --quant none (plain LoRA)")
     if quant not in ("4bit", "none"):
         raise ValueError(f"--quant must be auto, 4bit or none, not {quant!r}")
+    precision = resolve_precision(cfg.precision, cuda)
     if not (math.isfinite(cfg.label_weight) and cfg.label_weight > 0):
         raise ValueError(f"--label-weight must be a positive number, not {cfg.label_weight!r}")
     for option, share in (("--localize", cfg.localize), ("--tab-switch", cfg.tab_switch)):
@@ -247,7 +277,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
     val_ds = Dataset.from_list(val_records)
     out = Path(cfg.out)
     work = checkpoint_dir(out)
-    record = run_record(cfg, quant, "cuda" if cuda else "cpu", train_records, val_records)
+    record = run_record(cfg, quant, "cuda" if cuda else "cpu", train_records, val_records, precision)
     if resume:
         last = check_resumable(work, record)  # before the model is loaded: a mismatch fails in seconds
     else:
@@ -281,9 +311,10 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
         logging_steps=5,
         report_to=[],
         seed=cfg.seed,
-        # on a CPU, TRL's defaults (bf16, gradient checkpointing) are ~15x slower: off there
-        bf16=cuda,
-        gradient_checkpointing=cuda,
+        # TRL's defaults (bf16, gradient checkpointing) are ~15x slower on a CPU without native bfloat16: bf16 only
+        # where resolve_precision chose it, checkpointing only on a GPU (memory is not what is short on a CPU)
+        bf16=precision == "bfloat16",
+        activation_checkpointing=cuda,  # transformers 5's name for gradient checkpointing
         completion_only_loss=True,
         max_length=1024,
         prediction_loss_only=True,
@@ -326,7 +357,7 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
         "prompt_version": PROMPT_VERSION,
         "max_event_lines": cfg.max_lines,
         "digit_token_ids": digits,
-        "training": {**asdict(cfg), "quant": quant, "device": "cuda" if cuda else "cpu",
+        "training": {**asdict(cfg), "quant": quant, "precision": precision, "device": "cuda" if cuda else "cpu",
                      "effective_batch": cfg.batch_size * cfg.grad_accum, "n_train": len(train_ex),
                      "n_validation": len(val_ex), "threads": torch.get_num_threads(),
                      "machine": platform.machine(), "torch": torch.__version__, "data_sha256": data_sha},
@@ -359,7 +390,7 @@ def model_card(manifest: dict[str, Any]) -> str:
             "(`formwhy classify --backend llm --model THIS_DIR`).\n\n"
             f"* base: `{manifest['base_model']}` ({manifest['base_source']}); prompt `{manifest['prompt_version']}`\n"
             f"* LoRA r={t['lora_r']}, alpha={t['lora_alpha']}, dropout {t['lora_dropout']}, all linear layers, "
-            f"DoRA {t['dora']}, quantization {t['quant']}\n"
+            f"DoRA {t['dora']}, quantization {t['quant']}, precision {t.get('precision', 'float32')}\n"
             f"* {t['epochs']:g} epochs on {t['n_train']} examples of `{t['train']}` (sha256 "
             f"{t['data_sha256']['train'][:12]}...), effective batch {t['effective_batch']}, lr {t['learning_rate']}, "
             f"cosine; class-digit weight {t.get('label_weight', 1.0):g} in the answer loss; "
