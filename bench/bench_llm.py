@@ -13,7 +13,10 @@ Measures on this machine, per trace, in the same run:
 * prompt tokens per trace; and the training wall time per epoch from the adapter's manifest;
 * with ``--train-batches K``: one training micro-batch (4 sequences, forward + backward through a fresh r=16 LoRA)
   timed K times with the answer-only loss that ``formwhy train llm`` uses (LM head on the answer rows only) and with
-  the naive loss (all 262k logits at every position), and the ratio.
+  the naive loss (all 262k logits at every position), and the ratio; and the answer-only step under bfloat16
+  autocast (``formwhy train llm --precision bfloat16``) against float32. ``--train-only`` measures that alone
+  (``.venv/bin/python bench/bench_llm.py --train-only --train-batches 3 --train-data data/handwritten/train.jsonl
+  --out bench/results/train-step.json``).
 
 Without ``--model`` (or when the adapter does not exist) it measures the *base* model: the same architecture and
 cost (a merged LoRA adds no work), but its answers are meaningless. Writes ``bench/results/llm.json``.
@@ -58,6 +61,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--train-batches", type=int, default=0, help="time K training micro-batches each way")
     ap.add_argument("--train-data", default="data/synthetic/train.jsonl")
+    ap.add_argument("--train-only", action="store_true", help="only the training micro-batch timings")
     ap.add_argument("--dtype", default=None, choices=("float32", "bfloat16"),
                     help="default: the adapter's inference_dtype")
     ap.add_argument("--out", default="bench/results/llm.json")
@@ -66,6 +70,16 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.train_only:
+        from formwhy.backends.llm_local import fast_bfloat16
+
+        res = {"what": "training micro-batch", "threads": args.threads, "native_bfloat16": fast_bfloat16(),
+               "load_average_1m": os.getloadavg()[0], "train_data": args.train_data,
+               "training_step": train_step_times(args.train_data, max(args.train_batches, 1))}
+        print(json.dumps(res, indent=2))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        return
     from formwhy.backends.llm_local import LocalLLM
     from formwhy.dataset import read_examples
     from formwhy.llm.models import DEFAULT_BASE, load_base, load_tokenizer
@@ -139,7 +153,8 @@ def main() -> None:
 
 
 def train_step_times(train_data: str, k: int, micro_batch: int = 4) -> dict:
-    """Seconds per training micro-batch (forward + backward), answer-only loss vs the naive full-logits loss."""
+    """Seconds per training micro-batch (forward + backward): the answer-only loss in float32 and under bfloat16
+    autocast, and the naive full-logits loss in float32."""
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -164,12 +179,13 @@ def train_step_times(train_data: str, k: int, micro_batch: int = 4) -> dict:
     mask = torch.tensor([[1] * len(s) + [0] * (L - len(s)) for s in seqs])
     labels = torch.tensor([lb + [-100] * (L - len(lb)) for lb in labs])
 
-    def step(naive: bool) -> float:
+    def step(naive: bool, bf16: bool = False) -> float:
         t = time.perf_counter()
-        if naive:
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        else:
-            loss = answer_only_loss(model, ids, mask, labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):  # as the trainer's bf16 (mixed) precision
+            if naive:
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            else:
+                loss = answer_only_loss(model, ids, mask, labels)
         loss.backward()
         model.zero_grad(set_to_none=True)
         return time.perf_counter() - t
@@ -177,9 +193,13 @@ def train_step_times(train_data: str, k: int, micro_batch: int = 4) -> dict:
     step(False)  # warm-up
     answer_only = [step(False) for _ in range(k)]
     naive = [step(True) for _ in range(k)]
+    step(False, bf16=True)  # warm-up (bfloat16 kernels)
+    bf16 = [step(False, bf16=True) for _ in range(k)]
     return {"micro_batch": micro_batch, "tokens_per_sequence": L, "answer_tokens": int((labels != -100).sum()),
             "answer_only_s": statistics.median(answer_only), "naive_s": statistics.median(naive),
-            "naive_over_answer_only": statistics.median(naive) / statistics.median(answer_only)}
+            "naive_over_answer_only": statistics.median(naive) / statistics.median(answer_only),
+            "answer_only_bfloat16_s": statistics.median(bf16),
+            "float32_over_bfloat16": statistics.median(answer_only) / statistics.median(bf16)}
 
 
 if __name__ == "__main__":

@@ -361,20 +361,25 @@ def test_training_runs_at_the_precision_asked_for(precision: str, tmp_path: Path
     assert m["training"]["precision"] == precision and f"precision {precision}" in (out / "README.md").read_text()
 
 
-def test_auto_precision_is_bfloat16_only_where_it_is_native(monkeypatch: pytest.MonkeyPatch,
-                                                            caplog: pytest.LogCaptureFixture) -> None:
+def test_auto_precision_is_bfloat16_on_a_gpu_only(monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """auto: float32 on every CPU, AMX included (stop 22's experiment rejected bfloat16 there)."""
     import formwhy.backends.llm_local as llm_local
     from formwhy.llm.train import resolve_precision
 
-    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: True)
-    assert resolve_precision("auto", cuda=False) == "bfloat16"
-    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: False)
-    assert resolve_precision("auto", cuda=False) == "float32"
-    assert resolve_precision("auto", cuda=True) == "bfloat16"
-    assert resolve_precision("float32", cuda=True) == "float32"
+    for native in (True, False):
+        monkeypatch.setattr(llm_local, "fast_bfloat16", lambda native=native: native)
+        assert resolve_precision("auto", cuda=False) == "float32"
     with caplog.at_level("WARNING", logger="formwhy.llm.train"):
         assert resolve_precision("bfloat16", cuda=False) == "bfloat16"  # asked for by name: used, with a warning
     assert "emulated" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(llm_local, "fast_bfloat16", lambda: True)
+    with caplog.at_level("WARNING", logger="formwhy.llm.train"):
+        assert resolve_precision("bfloat16", cuda=False) == "bfloat16"
+    assert "emulated" not in caplog.text  # native: no warning
+    assert resolve_precision("auto", cuda=True) == "bfloat16"
+    assert resolve_precision("float32", cuda=True) == "float32"
     with pytest.raises(ValueError, match="--precision must be auto, float32, bfloat16, not 'float16'"):
         resolve_precision("float16", cuda=False)
 

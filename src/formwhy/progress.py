@@ -44,8 +44,8 @@ def progress(description: str, total: int, *, console: Console | None = None, ev
 
         # markup off: a description or note with "[" in it (a file name, say) is text, not rich markup
         with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[note]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn(), console=console,
-                      transient=True) as bar:
+                      TextColumn("{task.fields[note]}", markup=False), TimeElapsedColumn(), TimeRemainingColumn(),
+                      console=console, transient=True) as bar:
             task = bar.add_task(description, total=total, note="")
             yield lambda n, note=None: bar.update(task, advance=n, **({} if note is None else {"note": note}))
         return

@@ -83,9 +83,9 @@ def train_llm(
                     ] = _CFG.dora,
     quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA, none on CPU), 4bit or none.")
                      ] = _CFG.quant,
-    precision: Annotated[str, typer.Option(help="auto (bfloat16 mixed precision on CUDA and on a CPU with native "
-                                                "bfloat16, AMX or AVX-512 BF16; float32 elsewhere), float32 or "
-                                                "bfloat16.")] = _CFG.precision,
+    precision: Annotated[str, typer.Option(help="auto (bfloat16 mixed precision on CUDA, float32 on a CPU), "
+                                                "float32 or bfloat16 (on a CPU only worth trying with AMX; see "
+                                                "bench/experiments/README.md).")] = _CFG.precision,
     batch_size: Annotated[int, typer.Option(help="Per-device batch; effective batch = this x --grad-accum.")
                           ] = _CFG.batch_size,
     grad_accum: Annotated[int, typer.Option(help="Gradient accumulation steps.")] = _CFG.grad_accum,

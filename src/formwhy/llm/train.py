@@ -1,8 +1,8 @@
 """``formwhy train llm``: LoRA / QLoRA fine-tuning with PEFT + TRL, read top to bottom.
 
 1. load the labelled JSONL, build prompt / completion pairs with the one prompt builder;
-2. load the base model (4-bit NF4 on CUDA = QLoRA; float32 on CPU = plain LoRA, computed in bfloat16 mixed
-   precision where the CPU has native bfloat16, see :func:`resolve_precision`);
+2. load the base model (4-bit NF4 on CUDA = QLoRA, bfloat16 mixed precision; float32 on CPU = plain LoRA, see
+   :func:`resolve_precision`);
 3. wrap it with LoRA (r=16, alpha=32, all linear layers; ``--dora`` switches DoRA on);
 4. train with TRL's ``SFTTrainer``: 3 epochs, cosine schedule, effective batch 16, evaluation each epoch, the best
    checkpoint by validation loss, loss on the answer only, where the class digit counts ``label_weight`` times
@@ -168,8 +168,8 @@ def _make_trainer_class(label_weight: float) -> type:
 def run_record(cfg: TrainConfig, quant: str, device: str, train_records: list[dict[str, str]],
                val_records: list[dict[str, str]], precision: str = "float32") -> dict[str, Any]:
     """What a run's checkpoints are trained on: the configuration (less output path and threads), the resolved
-    quantization, precision and device, the data files' sha256 and the sha256 of the exact prompt/completion records (after
-    augmentation), so that a resumed run provably continues the same training."""
+    quantization, precision and device, the data files' sha256 and the sha256 of the exact prompt/completion records
+    (after augmentation), so that a resumed run provably continues the same training."""
     def digest(records: list[dict[str, str]]) -> str:
         return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
 
@@ -185,19 +185,19 @@ PRECISIONS = ("float32", "bfloat16")
 
 
 def resolve_precision(precision: str, cuda: bool) -> str:
-    """The training precision for ``auto``: bfloat16 mixed precision on a GPU and on a CPU that computes bfloat16
-    natively (AMX or AVX-512 BF16: about 1.5x faster per step there, ``bench/experiments/README.md``), float32
-    elsewhere, where bfloat16 is emulated and many times slower (a precision asked for by name is used anyway,
-    with a warning)."""
+    """The training precision for ``auto``: bfloat16 mixed precision on a GPU, float32 on every CPU. On a CPU with
+    native bfloat16 (AMX) a micro-batch is faster in bfloat16, but a whole run was not, and its adapter was worse on
+    hand-written validation (``bench/experiments/README.md``, stop 22); on a CPU without it bfloat16 is emulated and
+    many times slower (a warning says so when it is asked for by name)."""
     from formwhy.backends.llm_local import fast_bfloat16
 
     if precision == "auto":
-        return "bfloat16" if cuda or fast_bfloat16() else "float32"
+        return "bfloat16" if cuda else "float32"
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be auto, {', '.join(PRECISIONS)}, not {precision!r}")
     if precision == "bfloat16" and not cuda and not fast_bfloat16():
-        logger.warning("--precision bfloat16 on a CPU without native bfloat16 (AMX or AVX-512 BF16): it is emulated "
-                    "there and much slower than float32")
+        logger.warning("--precision bfloat16 on a CPU without native bfloat16 (AMX or AVX-512 BF16): it is "
+                       "emulated there and much slower than float32")
     return precision
 
 
