@@ -39,6 +39,13 @@ def pct(xs: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(xs), q))
 
 
+def report(res: dict, out: str) -> None:
+    """Print a benchmark's result and write it to ``out`` as JSON."""
+    print(json.dumps(res, indent=2))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(res, indent=2) + "\n")
+
+
 def fast_path_ms(llm: Any, prompts: list[str]) -> list[float]:
     """Milliseconds per prompt on the fast path (probabilities only), one prompt at a time, after a warm-up."""
     llm.digit_logits(prompts[:2])
@@ -76,9 +83,7 @@ def main() -> None:
         res = {"what": "training micro-batch", "threads": args.threads, "native_bfloat16": fast_bfloat16(),
                "load_average_1m": os.getloadavg()[0], "train_data": args.train_data,
                "training_step": train_step_times(args.train_data, max(args.train_batches, 1))}
-        print(json.dumps(res, indent=2))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+        report(res, args.out)
         return
     from formwhy.backends.llm_local import LocalLLM
     from formwhy.dataset import read_examples
@@ -147,9 +152,7 @@ def main() -> None:
         "training": (manifest or {}).get("metrics"),
         "training_step": train_step_times(args.train_data, args.train_batches) if args.train_batches else None,
     }
-    print(json.dumps(res, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    report(res, args.out)
 
 
 def train_step_times(train_data: str, k: int, micro_batch: int = 4) -> dict:

@@ -22,7 +22,6 @@ weights at this precision on this CPU goes below it, whatever it does around the
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -77,7 +76,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from bench_llm import fast_path_ms, pct
+    from bench_llm import fast_path_ms, pct, report
 
     from formwhy.backends.llm_local import LocalLLM
     from formwhy.dataset import read_examples
@@ -135,9 +134,7 @@ def main() -> None:
         "target_ms": args.target_ms,
         "rate_needed_for_target_gflop_per_s": lin_f / (args.target_ms / 1000) / 1e9,
     }
-    print(json.dumps(res, indent=2))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+    report(res, args.out)
 
 
 if __name__ == "__main__":

@@ -337,7 +337,7 @@ def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
 def test_training_runs_at_the_precision_asked_for(precision: str, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """--precision bfloat16 computes the loss under bfloat16 autocast (float32 weights), float32 without it; the
-    manifest and the run record say which."""
+    manifest and the model card say which (the run record's precision: the resume test)."""
     import formwhy.llm.train as train_mod
 
     seen: list[tuple[bool, object]] = []
