@@ -1,11 +1,11 @@
 """The hand-written sets: valid, private, as documented.
 
-Five test sets (`data/real/test.jsonl`, `test-b.jsonl` ... `test-e.jsonl`) are evaluation-only,
-two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and two
-training sets (`data/handwritten/train.jsonl`, writers t1-t8, and `train-b.jsonl`, writers t9-t16) are for
-training. Every trace validates against the contract, carries no typed value, names only declared fields, keeps
-time monotonic, and the class and hard-case counts match the READMEs. The training and calibration commands refuse
-the test sets and accept the validation sets.
+Six test sets (`data/real/test.jsonl`, `test-b.jsonl` ... `test-f.jsonl`) are evaluation-only,
+two validation sets (`data/handwritten/validation.jsonl`, `validation-c.jsonl`) are for calibration, and three
+training sets (`data/handwritten/train.jsonl`, writers t1-t8, `train-b.jsonl`, writers t9-t16, and `train-c.jsonl`,
+writers t17-t22) are for training. Every trace validates against the contract, carries no typed value, names only
+declared fields, keeps time monotonic, and the class and hard-case counts match the READMEs. The training and
+calibration commands refuse the test sets and accept the validation sets.
 """
 
 from __future__ import annotations
@@ -30,15 +30,18 @@ SETS = {
     "test-b.jsonl": (60, dict.fromkeys(NAMES, 10), 15),
     "test-c.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
     "test-d.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
-    "test-e.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # unread: held for experiment 4's one read
+    "test-e.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # read once, by experiment 4
+    "test-f.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # unread: held for experiment 5's one read
 }
 HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),
               HANDWRITTEN_VAL_C: (96, dict.fromkeys(NAMES, 16), 24)}
 HANDWRITTEN_TRAIN = HANDWRITTEN_VAL.with_name("train.jsonl")
 HANDWRITTEN_TRAIN_B = HANDWRITTEN_VAL.with_name("train-b.jsonl")
+HANDWRITTEN_TRAIN_C = HANDWRITTEN_VAL.with_name("train-c.jsonl")
 TRAINING = {HANDWRITTEN_TRAIN: (384, dict.fromkeys(NAMES, 64), 116),
-            HANDWRITTEN_TRAIN_B: (384, dict.fromkeys(NAMES, 64), 112)}
+            HANDWRITTEN_TRAIN_B: (384, dict.fromkeys(NAMES, 64), 112),
+            HANDWRITTEN_TRAIN_C: (288, dict.fromkeys(NAMES, 48), 92)}
 ALL_SETS = {REAL / name: spec for name, spec in SETS.items()} | VALIDATION | TRAINING
 EVENT_KEYS = {"t", "type", "step", "field", "len", "code", "target", "kind", "amount", "ok", "status", "ms"}
 
@@ -111,8 +114,8 @@ def test_what_counts_as_a_test_set(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     assert not is_test_set("data/synthetic/train.jsonl") and not is_test_set("data/synthetic/validation.jsonl")
     assert not is_test_set(HANDWRITTEN_VAL) and not is_test_set(HANDWRITTEN_VAL_C)  # for calibration
-    assert not is_test_set(HANDWRITTEN_TRAIN) and not is_test_set(HANDWRITTEN_TRAIN_B)  # for training
-    assert all(is_test_set(REAL / f"test-{x}.jsonl") for x in "bcde")
+    assert not any(is_test_set(p) for p in TRAINING)  # for training
+    assert all(is_test_set(REAL / f"test-{x}.jsonl") for x in "bcdef")
 
 
 def test_no_trace_is_shared_between_the_hand_written_sets() -> None:
@@ -132,18 +135,23 @@ WRITERS = {
     REAL / "test-c.jsonl": dict.fromkeys(["c1", "c2", "c3", "c4", "c5"], 48),
     REAL / "test-d.jsonl": dict.fromkeys(["d1", "d2", "d3", "d4", "d5"], 48),
     REAL / "test-e.jsonl": dict.fromkeys(["e1", "e2", "e3", "e4", "e5"], 48),
+    REAL / "test-f.jsonl": dict.fromkeys(["f1", "f2", "f3", "f4", "f5"], 48),
     HANDWRITTEN_VAL_C: dict.fromkeys(["c6", "c7"], 48),
     HANDWRITTEN_TRAIN: dict.fromkeys([f"t{i}" for i in range(1, 9)], 48),
     HANDWRITTEN_TRAIN_B: dict.fromkeys([f"t{i}" for i in range(9, 17)], 48),
+    HANDWRITTEN_TRAIN_C: dict.fromkeys([f"t{i}" for i in range(17, 23)], 48),
 }
+
+
+LATER_TESTS = (REAL / "test-d.jsonl", REAL / "test-e.jsonl", REAL / "test-f.jsonl")  # written under brief-test-d
 
 
 @pytest.mark.parametrize("path", sorted(WRITERS), ids=lambda p: p.name)
 def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
-    """Set C is writers c1-c5, sets D and E writers d1-d5 and e1-e5, validation-c writers c6-c7 and the
-    hand-written training sets writers t1-t8 and t9-t16, each writer's traces in id order with 8 per class and no
-    neighbouring labels alike; `bench/writer_cv.py` reads the writer from the id. The training writers and the
-    writers of sets D and E put one trace of each class in every batch of six, and sets D and E have 2 / 1 hard
+    """Set C is writers c1-c5, sets D, E and F writers d1-d5, e1-e5 and f1-f5, validation-c writers c6-c7 and the
+    hand-written training sets writers t1-t8, t9-t16 and t17-t22, each writer's traces in id order with 8 per class
+    and no neighbouring labels alike; `bench/writer_cv.py` reads the writer from the id. The training writers and the
+    writers of sets D, E and F put one trace of each class in every batch of six, and sets D, E and F have 2 / 1 hard
     traces in alternate batches."""
     rows = _rows(path)
     expected = WRITERS[path]
@@ -154,10 +162,10 @@ def test_the_writers_sets_are_split_by_writer(path: Path) -> None:
         assert Counter(r["label"] for r in mine) == dict.fromkeys(NAMES, n // 6)
         assert all(a["label"] != b["label"] for a, b in zip(mine, mine[1:], strict=False))
         assert all(r["trace"]["form"]["id"].startswith(f"{w}-") for r in mine)
-        if path in (HANDWRITTEN_TRAIN, HANDWRITTEN_TRAIN_B, REAL / "test-d.jsonl", REAL / "test-e.jsonl"):
+        if path in (*TRAINING, *LATER_TESTS):
             for k in range(0, n, 6):
                 assert {r["label"] for r in mine[k:k + 6]} == set(NAMES), (w, k)
-        if path in (REAL / "test-d.jsonl", REAL / "test-e.jsonl"):
+        if path in LATER_TESTS:
             assert [sum(r["hard"] for r in mine[k:k + 6]) for k in range(0, n, 6)] == [2, 1] * 4, w
 
 
@@ -171,8 +179,8 @@ def test_the_writers_checker_passes_each_writers_file_and_catches_faults(tmp_pat
     assert spec is not None and spec.loader is not None
     validate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(validate)
-    rows = _rows(HANDWRITTEN_TRAIN) + _rows(HANDWRITTEN_TRAIN_B)
-    for w in [*WRITERS[HANDWRITTEN_TRAIN], *WRITERS[HANDWRITTEN_TRAIN_B]]:
+    rows = [r for path in TRAINING for r in _rows(path)]
+    for w in [w for path in TRAINING for w in WRITERS[path]]:
         mine = tmp_path / f"{w}.jsonl"
         mine.write_text("".join(json.dumps(r) + "\n" for r in rows if r["id"].startswith(f"{w}-")))
         assert validate.main([str(mine), w]) == 0
