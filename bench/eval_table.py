@@ -38,7 +38,7 @@ def _floor(m: dict[str, Any]) -> str:
 
 
 SET_NAMES = {"real/test.jsonl": "real-style", "real/test-b.jsonl": "set B", "real/test-c.jsonl": "set C",
-             "real/test-d.jsonl": "set D", "real/test-e.jsonl": "set E",
+             "real/test-d.jsonl": "set D", "real/test-e.jsonl": "set E", "real/test-f.jsonl": "set F",
              "synthetic/test.jsonl": "synthetic", "handwritten/validation.jsonl": "hand-written validation",
              "handwritten/validation-c.jsonl": "hand-written validation C"}
 
