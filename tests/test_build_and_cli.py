@@ -52,22 +52,20 @@ def test_default_build_is_fast_and_has_about_108_validation(tmp_path: Path) -> N
 
 def test_data_mix_rebuilds_the_shipped_adapters_training_file(tmp_path: Path) -> None:
     """`formwhy data mix`, the README's retrain recipe: the default build's first 600 synthetic examples plus the
-    two hand-written training sets give, byte for byte, the file the shipped adapter was trained on (its manifest's
+    three hand-written training sets give, byte for byte, the file the shipped adapter was trained on (its manifest's
     sha256), with no `head`/`cat`."""
     root = Path(__file__).resolve().parents[1]
     assert runner.invoke(app, ["data", "build", "--out", str(tmp_path / "data")]).exit_code == 0
     synthetic = tmp_path / "data" / "train.jsonl"
-    handwritten, handwritten_b = (root / "data" / "handwritten" / f for f in ("train.jsonl", "train-b.jsonl"))
+    handwritten = [root / "data" / "handwritten" / f for f in ("train.jsonl", "train-b.jsonl", "train-c.jsonl")]
     out = tmp_path / "mix" / "train.jsonl"
-    res = runner.invoke(app, ["data", "mix", f"{synthetic}:600", str(handwritten), str(handwritten_b),
-                              "--out", str(out)])
+    res = runner.invoke(app, ["data", "mix", f"{synthetic}:600", *map(str, handwritten), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert "1368 examples" in res.output and "(first 600)" in res.output
+    assert "1656 examples" in res.output and "(first 600)" in res.output
     manifest = json.loads((root / "adapters" / "gemma3-270m-formwhy" / "formwhy.json").read_text())
     assert hashlib.sha256(out.read_bytes()).hexdigest() == manifest["training"]["data_sha256"]["train"]
     assert out.read_text().splitlines() == (synthetic.read_text().splitlines()[:600]
-                                           + handwritten.read_text().splitlines()
-                                           + handwritten_b.read_text().splitlines())
+                                           + [line for f in handwritten for line in f.read_text().splitlines()])
 
 
 def test_data_mix_refuses_what_would_spoil_a_training_file(tmp_path: Path) -> None:

@@ -3,11 +3,11 @@
 Skipped, with the reason, when no adapter is at adapters/gemma3-270m-formwhy. Loads the base from the formwhy cache
 (``formwhy models pull gemma3-270m`` runs on first use, about 80 s).
 
-The shipped adapter measured 0.971 accuracy (67 of 69) on the real-style traces in float32 (``formwhy evaluate
---backend llm --data data/real/test.jsonl``; README, experiment 4). The floor is 0.80: well above the majority class
+The shipped adapter measured 0.971 accuracy (67 of 69) on the real-style traces in bfloat16 (``formwhy evaluate
+--backend llm --data data/real/test.jsonl``; README, experiment 5). The floor is 0.80: well above the majority class
 (0.25), chance (0.17) and the first adapter (0.681), yet twelve traces below the measurement, for float differences
-between machines and precisions (the closest calls are within a few hundredths). On the clean held-out set B
-(``data/real/test-b.jsonl``, 10 per class) it measured 0.900 (54 of 60); that floor is 0.80, six traces below.
+between machines and precisions (the closest calls are within a few hundredths). On the held-out set B
+(``data/real/test-b.jsonl``, 10 per class) it measured 0.950 (57 of 60); that floor is 0.80, nine traces below.
 Any regression that breaks the prompt, the digit ids or the adapter (each falls to chance) fails them. The
 accuracy tests run the adapter at its default precision (bfloat16 on a CPU with native bfloat16, else float32); the
 fast-path test runs it in float32, where the two paths must agree to float rounding.

@@ -387,8 +387,8 @@ def test_auto_precision_is_bfloat16_on_a_gpu_only(monkeypatch: pytest.MonkeyPatc
 def test_the_training_defaults_are_the_shipped_adapters() -> None:
     """`formwhy train llm` with no options retrains the shipped adapter's configuration (no model is loaded). Only
     the training file differs: the shipped adapter was trained on the README's mix (the first 600 synthetic
-    examples + `data/handwritten/train.jsonl` + `data/handwritten/train-b.jsonl`, written to
-    `runs/s17-mix/train.jsonl`), the default is all of `data/synthetic/train.jsonl`."""
+    examples + `data/handwritten/train.jsonl`, `train-b.jsonl` and `train-c.jsonl`, written to
+    `runs/s23-mix/train.jsonl`), the default is all of `data/synthetic/train.jsonl`."""
     from dataclasses import asdict
 
     shipped = Path(__file__).resolve().parents[1] / "adapters" / "gemma3-270m-formwhy" / "formwhy.json"
@@ -397,9 +397,9 @@ def test_the_training_defaults_are_the_shipped_adapters() -> None:
     used = json.loads(shipped.read_text())["training"]
     defaults = asdict(TrainConfig())
     handwritten = Path(__file__).resolve().parents[1] / "data" / "handwritten"
-    assert used["train"] == "runs/s17-mix/train.jsonl"
+    assert used["train"] == "runs/s23-mix/train.jsonl"
     assert used["n_train"] == 600 + sum(len((handwritten / f).read_text().splitlines())
-                                        for f in ("train.jsonl", "train-b.jsonl"))
+                                        for f in ("train.jsonl", "train-b.jsonl", "train-c.jsonl"))
     same = ("validation", "base", "epochs", "learning_rate", "lora_r", "lora_alpha", "lora_dropout", "dora",
             "batch_size", "grad_accum", "max_examples", "max_lines", "seed", "label_weight", "localize", "tab_switch")
     assert {k: used[k] for k in same} == {k: defaults[k] for k in same}

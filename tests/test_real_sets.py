@@ -31,7 +31,7 @@ SETS = {
     "test-c.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
     "test-d.jsonl": (240, dict.fromkeys(NAMES, 40), 60),
     "test-e.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # read once, by experiment 4
-    "test-f.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # unread: held for experiment 5's one read
+    "test-f.jsonl": (240, dict.fromkeys(NAMES, 40), 60),  # read once, by experiment 5
 }
 HANDWRITTEN_VAL_C = HANDWRITTEN_VAL.with_name("validation-c.jsonl")
 VALIDATION = {HANDWRITTEN_VAL: (60, dict.fromkeys(NAMES, 10), 15),

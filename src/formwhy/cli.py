@@ -202,8 +202,8 @@ def data_mix(
     """Concatenate training files (or their first N examples) into one training file, line for line.
 
     For example the shipped adapter's training mix: `formwhy data mix data/synthetic/train.jsonl:600
-    data/handwritten/train.jsonl data/handwritten/train-b.jsonl --out runs/s17-mix/train.jsonl`. Test sets are
-    refused, every line is checked, and ids must stay unique."""
+    data/handwritten/train.jsonl data/handwritten/train-b.jsonl data/handwritten/train-c.jsonl --out
+    runs/s23-mix/train.jsonl`. Test sets are refused, every line is checked, and ids must stay unique."""
     from formwhy._fsutil import atomic_write_text
     from formwhy.dataset import DatasetError, class_counts, mix_lines
     from formwhy.taxonomy import NAMES
