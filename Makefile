@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	# segfaults on the Gemma GGUF on CPUs with AMX (seen 2026-12-02); --no-cache-dir keeps pip from reusing a wheel
 	# built natively before. The version is the `llamacpp` extra's in pyproject.toml.
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]==$(LLAMA_VERSION)"
-	$(BIN)/pip install --quiet -e ".[llm,serve,dev,llamacpp]"
+	$(BIN)/pip install --quiet -e ".[llm,serve,dev,llamacpp,qlora]"
 	@touch $(STAMP)
 
 setup: $(STAMP) chromium

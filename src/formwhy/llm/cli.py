@@ -81,7 +81,8 @@ def train_llm(
     alpha: Annotated[int, typer.Option("--alpha", help="LoRA alpha.")] = _CFG.lora_alpha,
     dora: Annotated[bool, typer.Option("--dora", help="DoRA instead of plain LoRA (does not export to vLLM).")
                     ] = _CFG.dora,
-    quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA, none on CPU), 4bit or none.")
+    quant: Annotated[str, typer.Option(help="auto (4-bit NF4 QLoRA on CUDA where bitsandbytes is installed, none "
+                                            "on a CPU), 4bit (QLoRA; also runs on a CPU, slower) or none.")
                      ] = _CFG.quant,
     precision: Annotated[str, typer.Option(help="auto (bfloat16 mixed precision on CUDA, float32 on a CPU), "
                                                 "float32 or bfloat16 (on a CPU only worth trying with AMX; see "

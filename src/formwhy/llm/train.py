@@ -23,6 +23,7 @@ the LM head to those rows only. The loss is the same cross-entropy (tested again
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import math
@@ -201,6 +202,17 @@ def resolve_precision(precision: str, cuda: bool) -> str:
     return precision
 
 
+def check_4bit_available(cuda: bool) -> None:
+    """QLoRA needs bitsandbytes (the ``qlora`` extra). It is chosen automatically only on a CUDA GPU; asked for by name
+    on a CPU it runs (bitsandbytes has a CPU backend), slower than plain LoRA, which a warning says."""
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError("--quant 4bit (QLoRA) needs bitsandbytes, which is not installed: pip install "
+                         "'formwhy[qlora]' (or bitsandbytes), or train with --quant none (plain LoRA)")
+    if not cuda:
+        logger.warning("--quant 4bit on a CPU: bitsandbytes' NF4 runs there but is slower than plain float32 LoRA "
+                       "(--quant none, the CPU default); QLoRA is meant for a CUDA GPU")
+
+
 def checkpoint_dir(out: Path | str) -> Path:
     """Where a run writing the adapter ``out`` keeps its epoch checkpoints and ``run.json``: ``OUT.checkpoints``."""
     out = Path(out)
@@ -251,12 +263,16 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
         torch.set_num_threads(cfg.threads)
     cuda = torch.cuda.is_available()
     quant = cfg.quant
-    if quant == "auto":
+    if quant == "auto":  # QLoRA on a CUDA GPU where bitsandbytes is installed, plain LoRA elsewhere
         quant = "4bit" if cuda else "none"
-    if quant == "4bit" and not cuda:
-        raise ValueError("--quant 4bit (QLoRA) needs a CUDA GPU; on a CPU use --quant none (plain LoRA)")
+        if quant == "4bit" and importlib.util.find_spec("bitsandbytes") is None:
+            logger.warning("a CUDA GPU but no bitsandbytes: training plain LoRA (pip install 'formwhy[qlora]' "
+                           "for QLoRA)")
+            quant = "none"
     if quant not in ("4bit", "none"):
         raise ValueError(f"--quant must be auto, 4bit or none, not {quant!r}")
+    if quant == "4bit":
+        check_4bit_available(cuda)
     precision = resolve_precision(cfg.precision, cuda)
     if not (math.isfinite(cfg.label_weight) and cfg.label_weight > 0):
         raise ValueError(f"--label-weight must be a positive number, not {cfg.label_weight!r}")
@@ -288,7 +304,9 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
 
     model = load_base(cfg.base, quant_4bit=quant == "4bit")
     if quant == "4bit":
-        model = prepare_model_for_kbit_training(model)
+        # gradient checkpointing only on a GPU, as for plain LoRA (SFTConfig below); non-reentrant, as torch asks
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cuda,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
     peft_config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, bias="none",
                              target_modules="all-linear", use_dora=cfg.dora, task_type="CAUSAL_LM")
     args = SFTConfig(
