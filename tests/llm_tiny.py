@@ -49,3 +49,15 @@ def save_tiny_base(path: Path) -> Path:
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
+
+
+def tiny_run(tmp_path: Path, seed: int) -> dict:
+    """The keyword arguments of a seconds-long ``TrainConfig`` run: the tiny base and a small simulated data set
+    under ``tmp_path`` (8 training and 4 validation examples, micro-batches of 4, one epoch); ``out`` is left to the
+    caller."""
+    from formwhy.build import build_simulated
+
+    base = save_tiny_base(tmp_path / "tiny-base")
+    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=seed)
+    return dict(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
+                base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8, max_val_examples=4)

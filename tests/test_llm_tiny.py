@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from llm_tiny import make_model, make_tokenizer, save_tiny_base  # noqa: E402
+from llm_tiny import make_model, make_tokenizer, save_tiny_base, tiny_run  # noqa: E402
 from transformers import TrainerCallback  # noqa: E402
 
 from formwhy.answer import build_target  # noqa: E402
@@ -251,11 +251,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> 
 
     from formwhy.llm.train import RUN_RECORD
 
-    base = save_tiny_base(tmp_path / "tiny-base")
-    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=5)
-    common = dict(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
-                  base=str(base), epochs=2, batch_size=4, grad_accum=1, max_examples=8, max_val_examples=4,
-                  threads=1)
+    common = {**tiny_run(tmp_path, seed=5), "epochs": 2, "threads": 1}
     whole = train(TrainConfig(out=str(tmp_path / "whole"), **common), progress=False)
 
     out = tmp_path / "cut"
@@ -322,10 +318,7 @@ def test_train_cli_resume_and_interrupt(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_dora_switch_and_quant_guard(tmp_path: Path) -> None:
-    base = save_tiny_base(tmp_path / "tiny-base")
-    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=4)
-    common = dict(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
-                  base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8, max_val_examples=4)
+    common = tiny_run(tmp_path, seed=4)
     with pytest.raises(ValueError, match="--quant must be auto, 4bit or none, not '8bit'"):
         train(TrainConfig(out=str(tmp_path / "q"), quant="8bit", **common), progress=False)
     train(TrainConfig(out=str(tmp_path / "dora"), dora=True, **common), progress=False)
@@ -340,8 +333,7 @@ def test_qlora_trains_on_nf4_layers_and_the_adapter_serves(tmp_path: Path, caplo
     pytest.importorskip("bitsandbytes")
     import bitsandbytes as bnb
 
-    base = save_tiny_base(tmp_path / "tiny-base")
-    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=4)
+    common = tiny_run(tmp_path, seed=4)
     seen: list[tuple[str, bool]] = []
 
     class _Layers(TrainerCallback):
@@ -352,11 +344,9 @@ def test_qlora_trains_on_nf4_layers_and_the_adapter_serves(tmp_path: Path, caplo
                                  and module.weight.quant_state.quant_type == "nf4"
                                  and module.weight.quant_state.nested))
 
-    out, data = tmp_path / "qlora", tmp_path / "data"
+    out = tmp_path / "qlora"
     with caplog.at_level("WARNING", logger="formwhy.llm.train"):
-        m = train(TrainConfig(train=str(data / "train.jsonl"), validation=str(data / "validation.jsonl"),
-                              out=str(out), base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8,
-                              max_val_examples=4, quant="4bit"), progress=False, callbacks=[_Layers()])
+        m = train(TrainConfig(out=str(out), quant="4bit", **common), progress=False, callbacks=[_Layers()])
     if not torch.cuda.is_available():
         assert "--quant 4bit on a CPU" in caplog.text
     assert seen and all(ok for _, ok in seen), seen
@@ -395,12 +385,8 @@ def test_training_runs_at_the_precision_asked_for(precision: str, tmp_path: Path
         return real_loss(*args, **kwargs)
 
     monkeypatch.setattr(train_mod, "answer_only_loss", spy)
-    base = save_tiny_base(tmp_path / "tiny-base")
-    build_simulated(tmp_path / "data", n=40, n_val=8, n_test=4, seed=5)
     out = tmp_path / "adapter"
-    m = train(TrainConfig(train=str(tmp_path / "data/train.jsonl"), validation=str(tmp_path / "data/validation.jsonl"),
-                          out=str(out), base=str(base), epochs=1, batch_size=4, grad_accum=1, max_examples=8,
-                          max_val_examples=4, precision=precision), progress=False)
+    m = train(TrainConfig(out=str(out), precision=precision, **tiny_run(tmp_path, seed=5)), progress=False)
     assert len(seen) >= 2  # two training steps, then the evaluation's
     assert all(on == (precision == "bfloat16") for on, _ in seen)
     if precision == "bfloat16":

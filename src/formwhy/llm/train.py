@@ -202,10 +202,15 @@ def resolve_precision(precision: str, cuda: bool) -> str:
     return precision
 
 
+def has_bitsandbytes() -> bool:
+    """Whether bitsandbytes (the ``qlora`` extra) is installed, without importing it."""
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 def check_4bit_available(cuda: bool) -> None:
     """QLoRA needs bitsandbytes (the ``qlora`` extra). It is chosen automatically only on a CUDA GPU; asked for by name
     on a CPU it runs (bitsandbytes has a CPU backend), slower than plain LoRA, which a warning says."""
-    if importlib.util.find_spec("bitsandbytes") is None:
+    if not has_bitsandbytes():
         raise ValueError("--quant 4bit (QLoRA) needs bitsandbytes, which is not installed: pip install "
                          "'formwhy[qlora]' (or bitsandbytes), or train with --quant none (plain LoRA)")
     if not cuda:
@@ -264,11 +269,10 @@ def train(cfg: TrainConfig, progress: bool = True, resume: bool = False,
     cuda = torch.cuda.is_available()
     quant = cfg.quant
     if quant == "auto":  # QLoRA on a CUDA GPU where bitsandbytes is installed, plain LoRA elsewhere
-        quant = "4bit" if cuda else "none"
-        if quant == "4bit" and importlib.util.find_spec("bitsandbytes") is None:
+        quant = "4bit" if cuda and has_bitsandbytes() else "none"
+        if cuda and quant == "none":
             logger.warning("a CUDA GPU but no bitsandbytes: training plain LoRA (pip install 'formwhy[qlora]' "
                            "for QLoRA)")
-            quant = "none"
     if quant not in ("4bit", "none"):
         raise ValueError(f"--quant must be auto, 4bit or none, not {quant!r}")
     if quant == "4bit":
